@@ -1,0 +1,195 @@
+//! What accounts do, as plain async functions: the server functions and
+//! routes are thin adapters over these, and tests call them directly.
+
+use super::session::{hash_token, new_token, session_token, API_KEY_PREFIX};
+use super::{db, password, rules, NewApiKey, Role, Viewer};
+use crate::errors::AppError;
+use crate::state::AppState;
+
+/// Who is on the other end, for throttling and the session record.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub ip: String,
+    pub user_agent: Option<String>,
+}
+
+/// A new session: the viewer and the token to put in the cookie.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub viewer: Viewer,
+    pub token: String,
+}
+
+/// Validates the input before anything is written.
+pub fn check_new_account(email: &str, password: &str) -> Result<String, AppError> {
+    let email = rules::normalize_email(email).map_err(AppError::BadRequest)?;
+    if let Some(problem) = rules::password_problem(password, &email) {
+        return Err(AppError::BadRequest(problem));
+    }
+    Ok(email)
+}
+
+pub async fn register(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    client: &ClientInfo,
+) -> Result<SignedIn, AppError> {
+    let email = check_new_account(email, password)?;
+    let hash = password::hash(password.to_string()).await?;
+    let id = db::create_user(&state.db, &email, &hash, Role::User).await?;
+    tracing::info!(user.id = id, "account registered");
+    start_session(
+        state,
+        Viewer {
+            id,
+            email,
+            role: Role::User,
+        },
+        client,
+    )
+    .await
+}
+
+pub async fn login(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    client: &ClientInfo,
+) -> Result<SignedIn, AppError> {
+    let email = email.trim().to_lowercase();
+    let keys = [format!("acct:{email}"), format!("ip:{}", client.ip)];
+    state.login_throttle.check(&keys).await?;
+    let row = db::find_for_login(&state.db, &email).await?;
+    let ok = password::verify(
+        password.to_string(),
+        row.as_ref().map(|r| r.password_hash.clone()),
+    )
+    .await;
+    match row {
+        Some(r) if ok => {
+            state.login_throttle.clear(&keys[0]).await;
+            start_session(
+                state,
+                Viewer {
+                    id: r.id,
+                    email,
+                    role: r.role,
+                },
+                client,
+            )
+            .await
+        }
+        _ => {
+            state.login_throttle.record_failure(&keys).await;
+            tracing::info!(client.ip = %client.ip, "failed login");
+            Err(AppError::InvalidCredentials)
+        }
+    }
+}
+
+/// Always a fresh random session id, so a session fixed before login is worthless.
+async fn start_session(
+    state: &AppState,
+    viewer: Viewer,
+    client: &ClientInfo,
+) -> Result<SignedIn, AppError> {
+    let token = new_token();
+    let ttl_ms = i64::try_from(state.settings.session_ttl.as_millis()).unwrap_or(i64::MAX / 2);
+    db::create_session(
+        &state.db,
+        &hash_token(&token),
+        viewer.id,
+        ttl_ms,
+        client.user_agent.as_deref(),
+    )
+    .await?;
+    Ok(SignedIn { viewer, token })
+}
+
+pub async fn logout(state: &AppState, headers: &http::HeaderMap) -> Result<(), AppError> {
+    if let Some(token) = session_token(headers) {
+        let hash = hash_token(&token);
+        db::delete_session(&state.db, &hash).await?;
+        state.viewers.invalidate(&hash).await;
+    }
+    Ok(())
+}
+
+pub async fn create_api_key(
+    state: &AppState,
+    viewer: &Viewer,
+    name: &str,
+) -> Result<NewApiKey, AppError> {
+    let name = rules::key_name(name).map_err(AppError::BadRequest)?;
+    let secret = format!("{API_KEY_PREFIX}{}", new_token());
+    let prefix: String = secret.chars().take(API_KEY_PREFIX.len() + 8).collect();
+    let key =
+        db::insert_api_key(&state.db, viewer.id, &name, &prefix, &hash_token(&secret)).await?;
+    tracing::info!(user.id = viewer.id, api_key.id = key.id, "api key created");
+    Ok(NewApiKey { key, secret })
+}
+
+pub async fn revoke_api_key(
+    state: &AppState,
+    viewer: &Viewer,
+    key_id: i64,
+) -> Result<(), AppError> {
+    let hash = db::revoke_api_key(&state.db, viewer.id, key_id).await?;
+    state.viewers.invalidate(&hash).await;
+    tracing::info!(user.id = viewer.id, api_key.id = key_id, "api key revoked");
+    Ok(())
+}
+
+/// Creates (or promotes) an admin; used by `wavekeep create-admin`.
+pub async fn create_admin(
+    db: &crate::db::Db,
+    email: &str,
+    password: &str,
+) -> Result<i64, AppError> {
+    let email = check_new_account(email, password)?;
+    let hash = password::hash(password.to_string()).await?;
+    db::upsert_admin(db, &email, &hash).await
+}
+
+/// Creates an API key for the account with `email`; used by `wavekeep api-key create`.
+pub async fn create_api_key_for_email(
+    state: &AppState,
+    email: &str,
+    name: &str,
+) -> Result<NewApiKey, AppError> {
+    let email = email.trim().to_lowercase();
+    let id = db::user_id_by_email(&state.db, &email)
+        .await?
+        .ok_or_else(|| AppError::BadRequest(format!("no account with email {email}")))?;
+    let viewer = Viewer {
+        id,
+        email,
+        role: Role::User,
+    };
+    create_api_key(state, &viewer, name).await
+}
+
+/// An admin changes someone's role; demoting yourself is refused so an
+/// instance cannot lose its last admin by accident.
+pub async fn set_role(
+    state: &AppState,
+    admin: &Viewer,
+    user_id: i64,
+    role: Role,
+) -> Result<(), AppError> {
+    if admin.id == user_id && role != Role::Admin {
+        return Err(AppError::bad_request(
+            "you cannot remove your own admin role",
+        ));
+    }
+    db::set_role(&state.db, user_id, role).await?;
+    state.viewers.invalidate_user(user_id);
+    tracing::info!(
+        user.id = user_id,
+        role = role.as_str(),
+        by = admin.id,
+        "role changed"
+    );
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! Widgets used by several pages.
+
+pub mod nav;
+pub mod password_field;

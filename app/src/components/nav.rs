@@ -1,0 +1,55 @@
+//! The top bar: Tracks, Upload, Account, Admin (admins only), log in / out.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+use crate::providers::auth::use_auth;
+
+#[component]
+pub fn Nav() -> impl IntoView {
+    let auth = use_auth();
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/">
+                <span class="brand-mark" aria-hidden="true">"◖◗"</span>
+                "wavekeep"
+            </a>
+            <nav class="links" aria-label="Main">
+                <A href="/">"Tracks"</A>
+                <A href="/upload">"Upload"</A>
+                <Transition fallback=|| ()>
+                    {move || {
+                        auth.viewer
+                            .get()
+                            .map(|v| match v {
+                                Ok(Some(v)) => {
+                                    let admin = v.is_admin();
+                                    view! {
+                                        <A href="/account">"Account"</A>
+                                        <Show when=move || admin>
+                                            <A href="/admin">"Admin"</A>
+                                        </Show>
+                                        <span class="who" data-testid="who">{v.email.clone()}</span>
+                                        <ActionForm action=auth.logout>
+                                            <button type="submit" class="ghost" data-testid="logout">
+                                                "Log out"
+                                            </button>
+                                        </ActionForm>
+                                    }
+                                        .into_any()
+                                }
+                                _ => {
+                                    view! {
+                                        <A href="/account">"Account"</A>
+                                        <A href="/login">"Log in"</A>
+                                        <A href="/register" attr:class="button">"Register"</A>
+                                    }
+                                        .into_any()
+                                }
+                            })
+                    }}
+                </Transition>
+            </nav>
+        </header>
+    }
+}

@@ -1,0 +1,148 @@
+//! One error type for the whole app, and the policy for it.
+//!
+//! * Every failure a caller can act on has its own variant, and each variant
+//!   knows its HTTP status (`AppError::status`).
+//! * The database layer turns "row not found" into `NotFound` and a unique
+//!   violation into `Conflict` where that means something to the user; any
+//!   other internal cause is logged once, where it is converted (`internal`),
+//!   and the caller sees only "something went wrong on our side". Database
+//!   text never reaches the client.
+//! * Server functions return `Result<T, AppError>`. When the error is
+//!   encoded for the wire (`FromServerFnError::ser`) its status and, for 429,
+//!   `Retry-After` are set on the response, so the HTTP status is right for
+//!   browsers, scripts and tests alike. Malformed arguments become 400.
+//! * Plain axum routes return `AppError` directly (`IntoResponse`): a JSON
+//!   body `{"error": "..."}` with the same status.
+
+use serde::{Deserialize, Serialize};
+use server_fn::codec::JsonEncoding;
+use server_fn::error::{FromServerFnError, ServerFnErrorErr};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum AppError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("please sign in first")]
+    Unauthorized,
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    #[error("you are not allowed to do that")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("too many attempts; try again in {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("could not reach the server: {0}")]
+    Network(String),
+    #[error("something went wrong on our side")]
+    Internal,
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> http::StatusCode {
+        use http::StatusCode as S;
+        match self {
+            AppError::BadRequest(_) => S::BAD_REQUEST,
+            AppError::Unauthorized | AppError::InvalidCredentials => S::UNAUTHORIZED,
+            AppError::Forbidden => S::FORBIDDEN,
+            AppError::NotFound => S::NOT_FOUND,
+            AppError::Conflict(_) => S::CONFLICT,
+            AppError::PayloadTooLarge(_) => S::PAYLOAD_TOO_LARGE,
+            AppError::TooManyRequests { .. } => S::TOO_MANY_REQUESTS,
+            AppError::Unavailable(_) => S::SERVICE_UNAVAILABLE,
+            AppError::Network(_) => S::BAD_GATEWAY,
+            AppError::Internal => S::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        AppError::BadRequest(msg.into())
+    }
+
+    /// Logs an internal cause once and hides it from the caller.
+    #[cfg(feature = "ssr")]
+    pub fn internal(context: &str, cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "{context}");
+        AppError::Internal
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            ServerFnErrorErr::Args(m) | ServerFnErrorErr::Deserialization(m) => {
+                AppError::BadRequest(format!("malformed request: {m}"))
+            }
+            ServerFnErrorErr::Request(m) | ServerFnErrorErr::Response(m) => AppError::Network(m),
+            ServerFnErrorErr::UnsupportedRequestMethod(m) => {
+                AppError::BadRequest(format!("unsupported method: {m}"))
+            }
+            ServerFnErrorErr::MissingArg(m) => AppError::BadRequest(format!("missing field: {m}")),
+            other => {
+                #[cfg(feature = "ssr")]
+                tracing::error!(error = %other, "server function failed");
+                #[cfg(not(feature = "ssr"))]
+                let _ = other;
+                AppError::Internal
+            }
+        }
+    }
+
+    fn ser(&self) -> server_fn::Bytes {
+        #[cfg(feature = "ssr")]
+        if let Some(res) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+            res.set_status(self.status());
+            if let AppError::TooManyRequests { retry_after_secs } = self {
+                if let Ok(v) = http::HeaderValue::from_str(&retry_after_secs.to_string()) {
+                    res.insert_header(http::header::RETRY_AFTER, v);
+                }
+            }
+        }
+        serde_json::to_vec(self)
+            .map(Into::into)
+            .unwrap_or_else(|_| server_fn::Bytes::from_static(b"\"Internal\""))
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<sqlx::Error> for AppError {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::RowNotFound => AppError::NotFound,
+            sqlx::Error::PoolTimedOut => {
+                tracing::warn!("database pool timed out");
+                AppError::Unavailable("the database is busy; try again shortly".into())
+            }
+            other => AppError::internal("database error", other),
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl axum::response::IntoResponse for AppError {
+    fn into_response(self) -> axum::response::Response {
+        let status = self.status();
+        let mut res = (
+            status,
+            axum::Json(serde_json::json!({ "error": self.to_string() })),
+        )
+            .into_response();
+        if let AppError::TooManyRequests { retry_after_secs } = &self {
+            if let Ok(v) = http::HeaderValue::from_str(&retry_after_secs.to_string()) {
+                res.headers_mut().insert(http::header::RETRY_AFTER, v);
+            }
+        }
+        res
+    }
+}

@@ -1,0 +1,94 @@
+//! wavekeep's app: shared types, server functions and the UI, rendered on the
+//! server (`ssr`) and hydrated in the browser (`hydrate`).
+
+pub mod auth;
+pub mod components;
+pub mod errors;
+pub mod fmt;
+pub mod providers;
+pub mod routes;
+pub mod tracks;
+
+#[cfg(feature = "ssr")]
+pub mod db;
+#[cfg(feature = "ssr")]
+pub mod settings;
+#[cfg(feature = "ssr")]
+pub mod state;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::{path, SsrMode};
+
+use crate::components::nav::Nav;
+use crate::routes::{account::AccountPage, admin::AdminPage, home::HomePage, login::LoginPage};
+use crate::routes::{not_found::NotFound, register::RegisterPage, upload::UploadPage};
+
+/// The HTML document around the app (server side only).
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    providers::auth::provide_auth();
+
+    // Runs only in the browser: end-to-end tests wait for this mark.
+    Effect::new(move |_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/wavekeep.css" />
+        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg" />
+        <Meta name="description" content="wavekeep: a self-hosted audio workspace" />
+        <Title formatter=|t: String| if t.is_empty() { "wavekeep".to_string() } else { format!("{t} · wavekeep") } />
+        <Router>
+            <Nav />
+            <main class="page">
+                <ErrorBoundary fallback=|errors| {
+                    view! {
+                        <section class="card error-card" role="alert">
+                            <h1>"Something went wrong"</h1>
+                            <ul>
+                                {move || {
+                                    errors
+                                        .get()
+                                        .into_iter()
+                                        .map(|(_, e)| view! { <li>{e.to_string()}</li> })
+                                        .collect_view()
+                                }}
+                            </ul>
+                        </section>
+                    }
+                }>
+                    <Routes fallback=NotFound>
+                        <Route path=path!("/") view=HomePage />
+                        <Route path=path!("/login") view=LoginPage />
+                        <Route path=path!("/register") view=RegisterPage />
+                        <Route path=path!("/upload") view=UploadPage ssr=SsrMode::Async />
+                        <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
+                        <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
+                    </Routes>
+                </ErrorBoundary>
+            </main>
+        </Router>
+    }
+}

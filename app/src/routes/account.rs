@@ -1,0 +1,135 @@
+//! The account page: who you are, and your API keys (create, list, revoke).
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use super::SignInPrompt;
+use crate::auth::api::{list_api_keys, CreateApiKey, RevokeApiKey};
+use crate::auth::{ApiKeyInfo, Viewer};
+use crate::fmt;
+use crate::providers::auth::use_auth;
+
+#[component]
+pub fn AccountPage() -> impl IntoView {
+    let auth = use_auth();
+    view! {
+        <Title text="Account" />
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match auth.viewer.await {
+                    Ok(Some(v)) => view! { <AccountDetails v /> }.into_any(),
+                    Ok(None) => view! { <SignInPrompt next="/account" /> }.into_any(),
+                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn AccountDetails(v: Viewer) -> impl IntoView {
+    view! {
+        <section class="card">
+            <h1>"Account"</h1>
+            <dl class="facts">
+                <dt>"Email"</dt>
+                <dd data-testid="account-email">{v.email.clone()}</dd>
+                <dt>"Role"</dt>
+                <dd>{v.role.as_str()}</dd>
+            </dl>
+        </section>
+        <ApiKeys />
+    }
+}
+
+#[component]
+fn ApiKeys() -> impl IntoView {
+    let create = ServerAction::<CreateApiKey>::new();
+    let revoke = ServerAction::<RevokeApiKey>::new();
+    let keys = Resource::new(
+        move || (create.version().get(), revoke.version().get()),
+        |_| list_api_keys(),
+    );
+    let created = move || {
+        create.value().get().map(|r| match r {
+            Ok(k) => view! {
+                <div class="new-key" data-testid="new-key">
+                    <p>"Copy this key now: it is shown only once."</p>
+                    <code data-testid="new-key-secret">{k.secret}</code>
+                </div>
+            }
+            .into_any(),
+            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+        })
+    };
+    view! {
+        <section class="card">
+            <h2>"API keys"</h2>
+            <p class="muted">
+                "Machine clients send a key as " <code>"Authorization: Bearer <key>"</code> "."
+            </p>
+            <ActionForm action=create attr:class="form inline">
+                <input
+                    name="name"
+                    placeholder="Key name, e.g. scanner-01"
+                    required
+                    maxlength="64"
+                    data-testid="key-name"
+                />
+                <button type="submit" data-testid="create-key">"Create key"</button>
+            </ActionForm>
+            {created}
+            <Transition fallback=|| view! { <p class="muted">"Loading keys…"</p> }>
+                {move || Suspend::new(async move {
+                    match keys.await {
+                        Ok(list) if list.is_empty() => {
+                            view! { <p class="muted" data-testid="no-keys">"No keys yet."</p> }.into_any()
+                        }
+                        Ok(list) => view! { <KeyTable list revoke /> }.into_any(),
+                        Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn KeyTable(list: Vec<ApiKeyInfo>, revoke: ServerAction<RevokeApiKey>) -> impl IntoView {
+    view! {
+        <table class="table" data-testid="key-table">
+            <thead>
+                <tr>
+                    <th>"Name"</th>
+                    <th>"Key"</th>
+                    <th>"Created"</th>
+                    <th>"Last used"</th>
+                    <th></th>
+                </tr>
+            </thead>
+            <tbody>
+                {list
+                    .into_iter()
+                    .map(|k| {
+                        view! {
+                            <tr>
+                                <td>{k.name}</td>
+                                <td>
+                                    <code>{format!("{}…", k.prefix)}</code>
+                                </td>
+                                <td>{fmt::date(k.created_at)}</td>
+                                <td>{k.last_used_at.map(fmt::date).unwrap_or_else(|| "never".into())}</td>
+                                <td>
+                                    <ActionForm action=revoke>
+                                        <input type="hidden" name="id" value=k.id />
+                                        <button type="submit" class="danger small">"Revoke"</button>
+                                    </ActionForm>
+                                </td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+    }
+}

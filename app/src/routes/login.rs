@@ -1,0 +1,39 @@
+//! The login page.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::components::password_field::PasswordField;
+use crate::providers::auth::use_auth;
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let auth = use_auth();
+    let query = use_query_map();
+    let next = move || query.read().get("next").unwrap_or_default();
+    let error = move || {
+        auth.login
+            .value()
+            .get()
+            .and_then(|r| r.err())
+            .map(|e| e.to_string())
+    };
+    view! {
+        <Title text="Log in" />
+        <section class="card narrow">
+            <h1>"Log in"</h1>
+            <ActionForm action=auth.login attr:class="form" attr:data-testid="login-form">
+                <input type="hidden" name="next" prop:value=next />
+                <label class="field">
+                    <span>"Email"</span>
+                    <input type="email" name="email" required autocomplete="email" data-testid="email" />
+                </label>
+                <PasswordField label="Password" name="password" autocomplete="current-password" />
+                <button type="submit" data-testid="submit">"Log in"</button>
+                <p class="error" role="alert" data-testid="form-error">{error}</p>
+            </ActionForm>
+            <p class="muted">"New here? " <a href="/register">"Create an account"</a></p>
+        </section>
+    }
+}

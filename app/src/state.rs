@@ -1,0 +1,31 @@
+//! The one shared application state handed to routes and server functions.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use leptos::prelude::LeptosOptions;
+
+use crate::auth::session::{LoginThrottle, ViewerCache};
+use crate::db::Db;
+use crate::settings::Settings;
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub db: Db,
+    pub settings: Arc<Settings>,
+    pub viewers: ViewerCache,
+    pub login_throttle: LoginThrottle,
+}
+
+impl AppState {
+    pub fn new(leptos_options: LeptosOptions, db: Db, settings: Settings) -> Self {
+        AppState {
+            viewers: ViewerCache::new(),
+            login_throttle: LoginThrottle::new(settings.login_max_failures, settings.login_window),
+            leptos_options,
+            db,
+            settings: Arc::new(settings),
+        }
+    }
+}

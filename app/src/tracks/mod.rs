@@ -1,0 +1,67 @@
+//! Tracks: the catalog's main noun. Shared types here, server functions in
+//! `api`, SQL in `db`.
+
+pub mod api;
+#[cfg(feature = "ssr")]
+pub mod db;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Visibility {
+    Private,
+    Unlisted,
+    Public,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Private => "private",
+            Visibility::Unlisted => "unlisted",
+            Visibility::Public => "public",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Visibility> {
+        match s {
+            "private" => Some(Visibility::Private),
+            "unlisted" => Some(Visibility::Unlisted),
+            "public" => Some(Visibility::Public),
+            _ => None,
+        }
+    }
+}
+
+/// One row of a track listing: only stored columns, never the audio file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackSummary {
+    pub id: i64,
+    pub slug: String,
+    pub title: String,
+    pub tags: String,
+    /// `None` while the metadata job has not run: shown as "processing".
+    pub duration_ms: Option<i64>,
+    pub visibility: Visibility,
+    pub created_at: i64,
+}
+
+/// A page of a keyset-paginated listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackPage {
+    pub items: Vec<TrackSummary>,
+    /// Opaque cursor for the next page, when there is one.
+    pub next: Option<String>,
+}
+
+pub const PAGE_SIZE: i64 = 50;
+
+/// `created_at:id` of the last row: the keyset cursor.
+pub fn encode_cursor(created_at: i64, id: i64) -> String {
+    format!("{created_at}:{id}")
+}
+
+pub fn decode_cursor(cursor: &str) -> Option<(i64, i64)> {
+    let (a, b) = cursor.split_once(':')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}

@@ -1,0 +1,196 @@
+//! Command line and configuration: every setting is a flag with a
+//! `WAVEKEEP_*` environment variable and a documented default (see
+//! `.env.example`); a `.env` file in the working directory is read first.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wavekeep",
+    version,
+    about = "A self-hosted audio workspace in one binary"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate {
+        /// Revert migrations newer than this version instead (0 reverts all).
+        #[arg(long)]
+        revert_to: Option<i64>,
+    },
+    /// Create an admin account, or promote an existing one. The password is
+    /// read from standard input (prompted twice on a terminal).
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+    },
+    /// Manage API keys for machine clients.
+    ApiKey {
+        #[command(subcommand)]
+        command: ApiKeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create a key for an account and print it once on standard output.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "WAVEKEEP_ADDR",
+        default_value = "127.0.0.1:3000",
+        global = true
+    )]
+    pub addr: SocketAddr,
+    /// Folder for the SQLite database and stored audio.
+    #[arg(
+        long,
+        env = "WAVEKEEP_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// sqlite:… or postgres://…; defaults to SQLite inside the data dir.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    pub database_url: Option<SecretString>,
+    /// Most pooled database connections.
+    #[arg(
+        long,
+        env = "WAVEKEEP_DB_MAX_CONNECTIONS",
+        default_value_t = 20,
+        global = true
+    )]
+    pub db_max_connections: u32,
+    /// Connections kept open when idle.
+    #[arg(
+        long,
+        env = "WAVEKEEP_DB_MIN_CONNECTIONS",
+        default_value_t = 5,
+        global = true
+    )]
+    pub db_min_connections: u32,
+    /// Seconds before an idle connection above the minimum is closed.
+    #[arg(
+        long,
+        env = "WAVEKEEP_DB_IDLE_TIMEOUT_SECS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub db_idle_timeout_secs: u64,
+    /// Seconds to wait for a free connection before answering 503.
+    #[arg(
+        long,
+        env = "WAVEKEEP_DB_ACQUIRE_TIMEOUT_SECS",
+        default_value_t = 3,
+        global = true
+    )]
+    pub db_acquire_timeout_secs: u64,
+    /// Public base URL; https:// makes session cookies Secure.
+    #[arg(
+        long,
+        env = "WAVEKEEP_PUBLIC_URL",
+        default_value = "http://127.0.0.1:3000",
+        global = true
+    )]
+    pub public_url: String,
+    /// Trust X-Forwarded-For / X-Forwarded-Proto (only behind your own proxy).
+    #[arg(
+        long,
+        env = "WAVEKEEP_TRUST_PROXY",
+        default_value_t = false,
+        global = true
+    )]
+    pub trust_proxy: bool,
+    /// Hours a login session lasts.
+    #[arg(
+        long,
+        env = "WAVEKEEP_SESSION_TTL_HOURS",
+        default_value_t = 720,
+        global = true
+    )]
+    pub session_ttl_hours: u64,
+    /// Failed logins per account or IP within the window before 429.
+    #[arg(
+        long,
+        env = "WAVEKEEP_LOGIN_MAX_FAILURES",
+        default_value_t = 10,
+        global = true
+    )]
+    pub login_max_failures: u32,
+    /// Length of the failed-login window in seconds.
+    #[arg(
+        long,
+        env = "WAVEKEEP_LOGIN_WINDOW_SECS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub login_window_secs: u64,
+    /// Largest body for forms, server functions and JSON routes, in bytes.
+    #[arg(long, env = "WAVEKEEP_BODY_LIMIT_BYTES", default_value_t = 64 * 1024, global = true)]
+    pub body_limit_bytes: usize,
+    /// Log filter, in tracing's EnvFilter syntax.
+    #[arg(
+        long,
+        env = "WAVEKEEP_LOG",
+        default_value = "info,sqlx=warn",
+        global = true
+    )]
+    pub log: String,
+}
+
+impl Config {
+    /// The database URL: the configured one, or SQLite in the data dir.
+    pub fn database_url(&self) -> String {
+        use secrecy::ExposeSecret;
+        match &self.database_url {
+            Some(url) => url.expose_secret().to_string(),
+            None => {
+                let dir =
+                    std::path::absolute(&self.data_dir).unwrap_or_else(|_| self.data_dir.clone());
+                format!("sqlite://{}?mode=rwc", dir.join("wavekeep.db").display())
+            }
+        }
+    }
+
+    pub fn settings(&self) -> app::settings::Settings {
+        app::settings::Settings {
+            data_dir: self.data_dir.clone(),
+            pool: app::db::PoolSettings {
+                max_connections: self.db_max_connections.max(1),
+                min_connections: self.db_min_connections,
+                idle_timeout: Duration::from_secs(self.db_idle_timeout_secs),
+                acquire_timeout: Duration::from_secs(self.db_acquire_timeout_secs.max(1)),
+            },
+            public_url: self.public_url.clone(),
+            trust_proxy: self.trust_proxy,
+            session_ttl: Duration::from_secs(self.session_ttl_hours.max(1) * 3600),
+            login_max_failures: self.login_max_failures,
+            login_window: Duration::from_secs(self.login_window_secs.max(1)),
+            body_limit_bytes: self.body_limit_bytes.max(1024),
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! `/healthz` (the process answers) and `/readyz` (the database answers and
+//! every migration is applied): plain 200 / 503 for load balancers.
+
+use axum::extract::State;
+use axum::response::IntoResponse;
+use http::StatusCode;
+
+use app::state::AppState;
+
+pub async fn healthz() -> impl IntoResponse {
+    (StatusCode::OK, "ok\n")
+}
+
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.db.is_ready().await {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: database unreachable or not migrated\n",
+        )
+    }
+}

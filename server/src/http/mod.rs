@@ -1,0 +1,6 @@
+//! Routes outside Leptos: health, the machine API, and request guards.
+
+pub mod api_v1;
+pub mod csrf;
+pub mod health;
+pub mod json;

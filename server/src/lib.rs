@@ -1,0 +1,145 @@
+//! The wavekeep process: builds the shared state, wires every route, and
+//! serves until told to stop. `main.rs` only parses the command line.
+
+pub mod assets;
+pub mod config;
+pub mod http;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use app::db::Db;
+use app::settings::Settings;
+use app::state::AppState;
+use app::{shell, App};
+
+/// Leptos options for the embedded site: fixed names, nothing read from disk.
+pub fn leptos_options(addr: SocketAddr) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("wavekeep")
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build()
+}
+
+/// Connects (and migrates) the database and builds the application state.
+pub async fn build_state(
+    settings: Settings,
+    database_url: &str,
+    addr: SocketAddr,
+) -> anyhow::Result<AppState> {
+    std::fs::create_dir_all(&settings.data_dir)?;
+    let db = Db::connect(database_url, &settings.pool).await?;
+    db.migrate().await?;
+    tracing::info!(db.backend = db.backend().name(), "database ready");
+    Ok(AppState::new(leptos_options(addr), db, settings))
+}
+
+/// Every route of the app.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let body_limit = state.settings.body_limit_bytes;
+    let options = state.leptos_options.clone();
+
+    let api_v1 = Router::new()
+        .route("/me", get(http::api_v1::me))
+        .route(
+            "/api-keys",
+            get(http::api_v1::list_keys).post(http::api_v1::create_key),
+        )
+        .route("/api-keys/{id}", delete(http::api_v1::revoke_key));
+
+    Router::new()
+        .route("/healthz", get(http::health::healthz))
+        .route("/readyz", get(http::health::readyz))
+        .nest("/api/v1", api_v1)
+        .route("/api/{*fn_name}", post(server_fn_handler))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            {
+                let state = state.clone();
+                move || provide_context(state.clone())
+            },
+            move || shell(options.clone()),
+        )
+        .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            http::csrf::refuse_cross_site,
+        ))
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
+    leptos_axum::handle_server_fns_with_context(move || provide_context(state.clone()), req).await
+}
+
+/// Embedded site files first; anything else renders the app's 404 page.
+async fn fallback(State(state): State<AppState>, req: Request<Body>) -> Response {
+    if let Some(res) = assets::response(req.method(), req.uri().path(), req.headers()) {
+        return res;
+    }
+    let options = state.leptos_options.clone();
+    let render = leptos_axum::render_app_to_stream_with_context(
+        move || provide_context(state.clone()),
+        move || shell(options.clone()),
+    );
+    render(req).await.into_response()
+}
+
+/// Serves on `listener` until `shutdown` resolves; in-flight requests finish.
+/// The database pool stays open: closing it is the caller's decision.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state);
+    tracing::info!(addr = %listener.local_addr()?, "wavekeep listening");
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    tracing::info!("wavekeep stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}

@@ -1,0 +1,120 @@
+//! `wavekeep`: parses the command line and hands over to the library.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use server::config::{ApiKeyCommand, Cli, Command, Config};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_new(&cli.config.log).unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.config;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(&config).await,
+        Command::Migrate { revert_to } => migrate(&config, revert_to).await,
+        Command::CreateAdmin { email } => create_admin(&config, &email).await,
+        Command::ApiKey {
+            command: ApiKeyCommand::Create { email, name },
+        } => {
+            let state = state(&config).await?;
+            let key = app::auth::service::create_api_key_for_email(&state, &email, &name)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", key.secret);
+            eprintln!(
+                "Created key \"{}\" ({}…) for {email}. It is shown only once.",
+                key.key.name, key.key.prefix
+            );
+            Ok(())
+        }
+    }
+}
+
+async fn state(config: &Config) -> anyhow::Result<app::state::AppState> {
+    server::build_state(config.settings(), &config.database_url(), config.addr)
+        .await
+        .context("opening the database")
+}
+
+async fn serve(config: &Config) -> anyhow::Result<()> {
+    let state = state(config).await?;
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("listening on {}", config.addr))?;
+    let db = state.db.clone();
+    server::serve(state, listener, server::shutdown_signal()).await?;
+    db.close().await;
+    Ok(())
+}
+
+async fn migrate(config: &Config, revert_to: Option<i64>) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let settings = config.settings();
+    let db = app::db::Db::connect(&config.database_url(), &settings.pool).await?;
+    match revert_to {
+        Some(v) => {
+            db.revert_to(v).await?;
+            eprintln!(
+                "Reverted migrations newer than {v} ({} database).",
+                db.backend().name()
+            );
+        }
+        None => {
+            db.migrate().await?;
+            eprintln!(
+                "Migrated the {} database to {}.",
+                db.backend().name(),
+                db.latest_migration()
+            );
+        }
+    }
+    db.close().await;
+    Ok(())
+}
+
+async fn create_admin(config: &Config, email: &str) -> anyhow::Result<()> {
+    let password = read_password()?;
+    let state = state(config).await?;
+    let id = app::auth::service::create_admin(&state.db, email, &password)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!("Admin {email} is ready (user id {id}).");
+    Ok(())
+}
+
+/// Prompts twice on a terminal; otherwise reads one line from stdin.
+fn read_password() -> anyhow::Result<String> {
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Again: ")?;
+        anyhow::ensure!(first == again, "the two passwords differ");
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        let pw = line.trim_end_matches(['\n', '\r']).to_string();
+        anyhow::ensure!(!pw.is_empty(), "no password on standard input");
+        Ok(pw)
+    }
+}

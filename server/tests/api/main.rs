@@ -1,0 +1,15 @@
+//! Integration tests of the whole router (in-process) and the real server
+//! (loopback, port 0). Database tests run on SQLite and, when
+//! `WAVEKEEP_TEST_PG_URL` is set, on PostgreSQL (`postgres::` test names).
+
+mod helpers;
+
+mod access;
+mod api_keys;
+mod auth;
+mod bad_input;
+mod binary;
+mod csrf;
+mod health;
+mod pages;
+mod real_server;
