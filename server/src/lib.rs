@@ -8,6 +8,7 @@ pub mod http;
 use std::future::Future;
 use std::net::SocketAddr;
 
+use ::http::HeaderValue;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
@@ -17,6 +18,7 @@ use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use app::db::Db;
@@ -80,6 +82,18 @@ pub fn router(state: AppState) -> Router {
             http::csrf::refuse_cross_site,
         ))
         .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            ::http::header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            ::http::header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            ::http::header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -109,6 +123,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let sweeper = tokio::spawn(sweep_sessions(state.db.clone()));
     let app = router(state);
     tracing::info!(addr = %listener.local_addr()?, "wavekeep listening");
     axum::serve(
@@ -117,8 +132,22 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await?;
+    sweeper.abort();
     tracing::info!("wavekeep stopped");
     Ok(())
+}
+
+/// Deletes expired sessions now and every hour (lookups ignore them anyway).
+async fn sweep_sessions(db: Db) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        match app::auth::db::delete_expired_sessions(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "expired sessions deleted"),
+            Err(e) => tracing::warn!(error = %e, "expired session sweep failed"),
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

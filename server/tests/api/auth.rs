@@ -194,7 +194,28 @@ async fn failed_logins_are_throttled_per_ip(b: Backend) {
     assert_eq!(res.status, StatusCode::OK);
 }
 
+async fn expired_sessions_stop_working_and_are_swept(b: Backend) {
+    let app = TestApp::new(b).await;
+    let live = app.register("old@example.com").await;
+    let stale = app.register("old2@example.com").await;
+    let stale_hash = app::auth::session::hash_token(stale.trim_start_matches("wk_session="));
+    sqlx::query("UPDATE sessions SET expires_at = 1 WHERE id_hash = $1")
+        .bind(&stale_hash)
+        .execute(app.state.db.pool())
+        .await
+        .expect("expire");
+    app.state.viewers.invalidate(&stale_hash).await;
+    assert_eq!(viewer(&app, &stale).await, serde_json::Value::Null);
+    let swept = app::auth::db::delete_expired_sessions(&app.state.db)
+        .await
+        .expect("sweep");
+    assert_eq!(swept, 1);
+    assert_eq!(app.count("sessions").await, 1);
+    assert_eq!(viewer(&app, &live).await["email"], "old@example.com");
+}
+
 crate::both_backends!(
+    expired_sessions_stop_working_and_are_swept,
     register_sets_a_safe_cookie_and_signs_in,
     cookie_is_secure_over_https,
     login_gives_a_new_session_each_time,
