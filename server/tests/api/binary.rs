@@ -151,6 +151,19 @@ async fn cli_creates_an_admin_and_a_key(b: Backend) {
 
 crate::both_backends!(cli_creates_an_admin_and_a_key);
 
+/// Kills the child process if the test ends early (a failed assertion), so
+/// no server outlives its test.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// The binary copied alone into an empty directory serves pages and /pkg assets
 /// with embedded SQLite, and exits 0 on SIGTERM.
 #[tokio::test]
@@ -159,14 +172,16 @@ async fn the_binary_alone_serves_the_site() {
     let copy = dir.path().join("wavekeep");
     std::fs::copy(BIN, &copy).expect("copy binary");
     let port = free_port();
-    let mut child = Command::new(&copy)
-        .current_dir(dir.path())
-        .env_clear()
-        .env("WAVEKEEP_ADDR", format!("127.0.0.1:{port}"))
-        .env("WAVEKEEP_LOG", "warn")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = KillOnDrop(
+        Command::new(&copy)
+            .current_dir(dir.path())
+            .env_clear()
+            .env("WAVEKEEP_ADDR", format!("127.0.0.1:{port}"))
+            .env("WAVEKEEP_LOG", "warn")
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn"),
+    );
     let base = format!("http://127.0.0.1:{port}");
     wait_ready(&base).await;
 
@@ -193,13 +208,13 @@ async fn the_binary_alone_serves_the_site() {
     );
 
     let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status()
         .expect("kill");
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Some(code) = child.try_wait().expect("wait") {
+        if let Some(code) = child.0.try_wait().expect("wait") {
             assert!(code.success(), "exit after SIGTERM: {code}");
             break;
         }
