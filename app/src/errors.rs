@@ -38,6 +38,8 @@ pub enum AppError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
+    #[error("the server is busy; try again in {retry_after_secs} s")]
+    Overloaded { retry_after_secs: u64 },
     #[error("could not reach the server: {0}")]
     Network(String),
     #[error("something went wrong on our side")]
@@ -58,9 +60,18 @@ impl AppError {
             AppError::Conflict(_) => S::CONFLICT,
             AppError::PayloadTooLarge(_) => S::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests { .. } => S::TOO_MANY_REQUESTS,
-            AppError::Unavailable(_) => S::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::Overloaded { .. } => S::SERVICE_UNAVAILABLE,
             AppError::Network(_) => S::BAD_GATEWAY,
             AppError::Internal => S::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Seconds for a `Retry-After` header, when the error carries one.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            AppError::TooManyRequests { retry_after_secs }
+            | AppError::Overloaded { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
         }
     }
 
@@ -103,8 +114,8 @@ impl FromServerFnError for AppError {
         #[cfg(feature = "ssr")]
         if let Some(res) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
             res.set_status(self.status());
-            if let AppError::TooManyRequests { retry_after_secs } = self {
-                if let Ok(v) = http::HeaderValue::from_str(&retry_after_secs.to_string()) {
+            if let Some(secs) = self.retry_after() {
+                if let Ok(v) = http::HeaderValue::from_str(&secs.to_string()) {
                     res.insert_header(http::header::RETRY_AFTER, v);
                 }
             }
@@ -138,8 +149,8 @@ impl axum::response::IntoResponse for AppError {
             axum::Json(serde_json::json!({ "error": self.to_string() })),
         )
             .into_response();
-        if let AppError::TooManyRequests { retry_after_secs } = &self {
-            if let Ok(v) = http::HeaderValue::from_str(&retry_after_secs.to_string()) {
+        if let Some(secs) = self.retry_after() {
+            if let Ok(v) = http::HeaderValue::from_str(&secs.to_string()) {
                 res.headers_mut().insert(http::header::RETRY_AFTER, v);
             }
         }

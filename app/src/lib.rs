@@ -5,6 +5,7 @@ pub mod auth;
 pub mod components;
 pub mod errors;
 pub mod fmt;
+pub mod jobs;
 pub mod providers;
 pub mod routes;
 pub mod tracks;

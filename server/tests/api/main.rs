@@ -11,5 +11,6 @@ mod bad_input;
 mod binary;
 mod csrf;
 mod health;
+mod jobs;
 mod pages;
 mod real_server;
