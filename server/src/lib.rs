@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod config;
 pub mod http;
+pub mod worker;
 
 use std::future::Future;
 use std::net::SocketAddr;

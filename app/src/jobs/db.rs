@@ -391,3 +391,31 @@ pub async fn errors(db: &Db, id: i64) -> Result<Vec<(i64, String)>, AppError> {
         .map(|r| (r.get("attempt"), r.get("error")))
         .collect())
 }
+
+/// Gives back the running jobs of a stopping worker: queued again at once,
+/// with the attempt not counted (a queued twin with the same dedupe key wins).
+pub async fn release_owned(db: &Db, owner: &str) -> Result<u64, AppError> {
+    let now = now_ms();
+    let mut tx = db.pool().begin().await?;
+    sqlx::query(
+        "UPDATE jobs SET state = 'cancelled', finished_at = $1, lease_owner = NULL, lease_until = NULL, \
+         last_error = 'superseded by a newer job' \
+         WHERE state = 'running' AND lease_owner = $2 AND dedupe_key IS NOT NULL \
+         AND EXISTS (SELECT 1 FROM jobs q WHERE q.dedupe_key = jobs.dedupe_key AND q.state = 'queued')",
+    )
+    .bind(now)
+    .bind(owner)
+    .execute(&mut *tx)
+    .await?;
+    let res = sqlx::query(
+        "UPDATE jobs SET state = 'queued', run_at = $1, attempts = attempts - 1, \
+         lease_owner = NULL, lease_until = NULL \
+         WHERE state = 'running' AND lease_owner = $2",
+    )
+    .bind(now)
+    .bind(owner)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(res.rows_affected())
+}

@@ -14,3 +14,4 @@ mod health;
 mod jobs;
 mod pages;
 mod real_server;
+mod worker;

@@ -1,0 +1,314 @@
+//! The queue runtime: one loop per job kind claims due jobs (up to the
+//! kind's concurrency, paced by its token bucket), runs each in a task of its
+//! own with a time limit and a lease heartbeat, and records the outcome.
+//! A panicking job fails (permanently) without touching the worker; a job
+//! whose lease was lost is abandoned. `drain` runs everything due, for tests.
+
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::{watch, Notify, Semaphore};
+
+use app::jobs::db::{self as q, Lease};
+use app::state::AppState;
+
+pub type JobFuture = Pin<Box<dyn Future<Output = Result<(), JobError>> + Send>>;
+
+/// Why a job failed; `permanent` errors (a malformed file) are not retried.
+#[derive(Debug, Clone)]
+pub struct JobError {
+    pub message: String,
+    pub permanent: bool,
+}
+
+impl JobError {
+    pub fn retry(message: impl Into<String>) -> Self {
+        JobError {
+            message: message.into(),
+            permanent: false,
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        JobError {
+            message: message.into(),
+            permanent: true,
+        }
+    }
+}
+
+/// One kind of job: its name, limits and work. Jobs must be idempotent: an
+/// attempt may run again after a crash.
+pub trait Job: Send + Sync + 'static {
+    fn kind(&self) -> &'static str;
+    /// Attempts of this kind running at once in one process.
+    fn concurrency(&self) -> usize {
+        2
+    }
+    /// Starts per minute and the burst allowed, when the kind is rate limited.
+    fn rate_limit(&self) -> Option<(u32, u32)> {
+        None
+    }
+    /// Longest an attempt may run before it fails as timed out.
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(600)
+    }
+    fn run(&self, ctx: JobContext) -> JobFuture;
+}
+
+/// What an attempt gets: its payload, the app state, and a progress dial.
+#[derive(Clone)]
+pub struct JobContext {
+    pub payload: String,
+    pub attempt: i64,
+    pub state: AppState,
+    progress: Arc<AtomicI64>,
+}
+
+impl JobContext {
+    /// Records progress (0–100); stored with the next heartbeat.
+    pub fn progress(&self, percent: i64) {
+        self.progress
+            .store(percent.clamp(0, 100), Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub lease: Duration,
+    pub heartbeat: Duration,
+    pub backoff_base: Duration,
+    /// Longest idle wait between checks when no wake-up comes (other processes' jobs).
+    pub poll: Duration,
+    /// How long a stopping worker waits for running attempts before releasing them.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        WorkerSettings {
+            lease: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(10),
+            backoff_base: Duration::from_secs(2),
+            poll: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+struct Kind {
+    job: Arc<dyn Job>,
+    permits: Arc<Semaphore>,
+    limiter: Option<DefaultDirectRateLimiter>,
+}
+
+#[derive(Clone)]
+pub struct Worker {
+    state: AppState,
+    settings: WorkerSettings,
+    owner: String,
+    wake: Arc<Notify>,
+    kinds: Arc<Vec<Kind>>,
+}
+
+impl Worker {
+    /// `wake` is notified by enqueuers so idle loops start at once.
+    pub fn new(
+        state: AppState,
+        settings: WorkerSettings,
+        wake: Arc<Notify>,
+        jobs: Vec<Arc<dyn Job>>,
+    ) -> Self {
+        let kinds = jobs
+            .into_iter()
+            .map(|job| Kind {
+                permits: Arc::new(Semaphore::new(job.concurrency().max(1))),
+                limiter: job.rate_limit().and_then(|(per_minute, burst)| {
+                    let per_minute = NonZeroU32::new(per_minute)?;
+                    let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+                    Some(RateLimiter::direct(
+                        Quota::per_minute(per_minute).allow_burst(burst),
+                    ))
+                }),
+                job,
+            })
+            .collect();
+        Worker {
+            state,
+            settings,
+            owner: format!(
+                "{}-{}",
+                std::process::id(),
+                &app::auth::session::new_token()[..12]
+            ),
+            wake,
+            kinds: Arc::new(kinds),
+        }
+    }
+
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Runs every kind's loop until `stop` turns true, then waits up to the
+    /// grace period for running attempts and releases the rest.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut loops = Vec::new();
+        for i in 0..self.kinds.len() {
+            loops.push(tokio::spawn(self.clone().kind_loop(i, stop.clone())));
+        }
+        let reaper = {
+            let w = self.clone();
+            tokio::spawn(async move {
+                loop {
+                    if let Err(e) = q::reap_expired(&w.state.db).await {
+                        tracing::warn!(error = %e, "lease reaping failed");
+                    }
+                    tokio::time::sleep(w.settings.lease / 2).await;
+                }
+            })
+        };
+        let _ = stop.wait_for(|s| *s).await;
+        for l in loops {
+            let _ = l.await;
+        }
+        reaper.abort();
+        let all_idle = async {
+            for k in self.kinds.iter() {
+                let n = u32::try_from(k.job.concurrency().max(1)).unwrap_or(u32::MAX);
+                let _ = k.permits.acquire_many(n).await;
+            }
+        };
+        if tokio::time::timeout(self.settings.shutdown_grace, all_idle)
+            .await
+            .is_err()
+        {
+            match q::release_owned(&self.state.db, &self.owner).await {
+                Ok(n) => tracing::info!(jobs = n, "released running jobs at shutdown"),
+                Err(e) => tracing::warn!(error = %e, "could not release running jobs"),
+            }
+        }
+    }
+
+    async fn kind_loop(self, index: usize, mut stop: watch::Receiver<bool>) {
+        let kind = &self.kinds[index];
+        let name = kind.job.kind();
+        while !*stop.borrow() {
+            let permit = tokio::select! {
+                p = kind.permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+                _ = stop.changed() => return,
+            };
+            let claimed = q::claim(&self.state.db, &self.owner, name, 1, self.settings.lease).await;
+            let lease = match claimed {
+                Ok(mut v) if !v.is_empty() => v.remove(0),
+                Ok(_) => {
+                    drop(permit);
+                    tokio::select! {
+                        _ = self.wake.notified() => {},
+                        _ = tokio::time::sleep(self.settings.poll) => {},
+                        _ = stop.changed() => return,
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    drop(permit);
+                    tracing::warn!(job.kind = name, error = %e, "claim failed");
+                    tokio::time::sleep(self.settings.poll).await;
+                    continue;
+                }
+            };
+            if let Some(limiter) = &kind.limiter {
+                limiter.until_ready().await;
+            }
+            let w = self.clone();
+            tokio::spawn(async move {
+                w.run_one(index, lease).await;
+                drop(permit);
+            });
+        }
+    }
+
+    /// Runs one claimed attempt to its end and records the outcome.
+    async fn run_one(&self, index: usize, lease: Lease) {
+        let job = self.kinds[index].job.clone();
+        let progress = Arc::new(AtomicI64::new(0));
+        let ctx = JobContext {
+            payload: lease.payload.clone(),
+            attempt: lease.attempt,
+            state: self.state.clone(),
+            progress: progress.clone(),
+        };
+        let started = std::time::Instant::now();
+        let mut task = tokio::spawn(job.run(ctx));
+        let deadline = tokio::time::sleep(job.timeout());
+        tokio::pin!(deadline);
+        let mut beat = tokio::time::interval(self.settings.heartbeat);
+        beat.tick().await;
+        let outcome: Result<(), JobError> = loop {
+            tokio::select! {
+                joined = &mut task => break match joined {
+                    Ok(result) => result,
+                    Err(e) if e.is_panic() => Err(JobError::permanent("the job crashed (panic) while processing this input")),
+                    Err(_) => Err(JobError::retry("the job was cancelled")),
+                },
+                _ = &mut deadline => {
+                    task.abort();
+                    break Err(JobError::retry(format!("timed out after {} s", job.timeout().as_secs())));
+                }
+                _ = beat.tick() => {
+                    let p = progress.load(Ordering::Relaxed);
+                    match q::heartbeat(&self.state.db, &lease, self.settings.lease, p).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            task.abort();
+                            tracing::warn!(job.id = lease.id, job.kind = job.kind(), "lease lost; attempt abandoned");
+                            return;
+                        }
+                        Err(e) => tracing::warn!(job.id = lease.id, error = %e, "heartbeat failed"),
+                    }
+                }
+            }
+        };
+        let ms = started.elapsed().as_millis() as u64;
+        let recorded = match &outcome {
+            Ok(()) => q::complete(&self.state.db, &lease).await.map(|_| ()),
+            Err(e) => q::fail(&self.state.db, &lease, &e.message, e.permanent, self.settings.backoff_base)
+                .await
+                .map(|f| tracing::info!(job.id = lease.id, job.kind = job.kind(), outcome = ?f, duration_ms = ms, error = %e.message, "job failed")),
+        };
+        if let Err(e) = recorded {
+            tracing::error!(job.id = lease.id, error = %e, "could not record a job outcome");
+        }
+        self.wake.notify_waiters();
+    }
+
+    /// Runs every job that is due, kind by kind, until none is left (tests).
+    pub async fn drain(&self) {
+        loop {
+            let _ = q::reap_expired(&self.state.db).await;
+            let mut ran = false;
+            for (index, kind) in self.kinds.iter().enumerate() {
+                let limit = i64::try_from(kind.job.concurrency().max(1)).unwrap_or(1);
+                let leases = q::claim(
+                    &self.state.db,
+                    &self.owner,
+                    kind.job.kind(),
+                    limit,
+                    self.settings.lease,
+                )
+                .await
+                .unwrap_or_default();
+                ran |= !leases.is_empty();
+                futures::future::join_all(leases.into_iter().map(|l| self.run_one(index, l))).await;
+            }
+            if !ran {
+                return;
+            }
+        }
+    }
+}

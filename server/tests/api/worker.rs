@@ -1,0 +1,279 @@
+//! The queue runtime: concurrency limits, wake-up on enqueue, token-bucket
+//! pacing, crashes and time limits, and release of running jobs at shutdown.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use app::jobs::db::{self as q, NewJob};
+use app::jobs::JobState;
+use server::worker::{Job, JobContext, JobError, JobFuture, Worker, WorkerSettings};
+use tokio::sync::{watch, Notify};
+
+use crate::helpers::{Backend, TestApp};
+
+/// A configurable test job that records when and how many run at once.
+struct Probe {
+    kind: &'static str,
+    concurrency: usize,
+    rate: Option<(u32, u32)>,
+    timeout: Duration,
+    sleep: Duration,
+    panic: bool,
+    running: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+    starts: Arc<Mutex<Vec<Instant>>>,
+}
+
+impl Probe {
+    fn new(kind: &'static str) -> Probe {
+        Probe {
+            kind,
+            concurrency: 2,
+            rate: None,
+            timeout: Duration::from_secs(30),
+            sleep: Duration::from_millis(30),
+            panic: false,
+            running: Arc::default(),
+            peak: Arc::default(),
+            starts: Arc::default(),
+        }
+    }
+}
+
+impl Job for Probe {
+    fn kind(&self) -> &'static str {
+        self.kind
+    }
+    fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+    fn rate_limit(&self) -> Option<(u32, u32)> {
+        self.rate
+    }
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+    fn run(&self, ctx: JobContext) -> JobFuture {
+        let (running, peak, starts) =
+            (self.running.clone(), self.peak.clone(), self.starts.clone());
+        let (sleep, panic) = (self.sleep, self.panic);
+        Box::pin(async move {
+            starts.lock().expect("lock").push(Instant::now());
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            ctx.progress(50);
+            tokio::time::sleep(sleep).await;
+            running.fetch_sub(1, Ordering::SeqCst);
+            if panic {
+                panic!("decoder blew up");
+            }
+            Ok::<(), JobError>(())
+        })
+    }
+}
+
+fn settings() -> WorkerSettings {
+    WorkerSettings {
+        lease: Duration::from_secs(30),
+        heartbeat: Duration::from_millis(20),
+        backoff_base: Duration::from_secs(2),
+        poll: Duration::from_secs(30),
+        shutdown_grace: Duration::from_millis(200),
+    }
+}
+
+async fn count_in(app: &TestApp, state: &str) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = $1")
+        .bind(state)
+        .fetch_one(app.state.db.pool())
+        .await
+        .expect("count")
+}
+
+async fn wait_for(app: &TestApp, state: &str, n: i64) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while count_in(app, state).await < n {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {n} {state} jobs"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn runs_every_job_within_the_concurrency_limit(b: Backend) {
+    let app = TestApp::new(b).await;
+    let probe = Probe::new("sleepy");
+    let peak = probe.peak.clone();
+    let wake = Arc::new(Notify::new());
+    let worker = Worker::new(
+        app.state.clone(),
+        settings(),
+        wake.clone(),
+        vec![Arc::new(probe)],
+    );
+    let (stop, rx) = watch::channel(false);
+    let handle = tokio::spawn(worker.run(rx));
+    for _ in 0..8 {
+        q::enqueue(&app.state.db, &NewJob::new("sleepy", "{}"), 100)
+            .await
+            .expect("enqueue");
+        wake.notify_waiters();
+    }
+    wait_for(&app, "succeeded", 8).await;
+    assert_eq!(peak.load(Ordering::SeqCst), 2, "two at once, never more");
+    stop.send(true).expect("stop");
+    handle.await.expect("worker ends");
+}
+
+async fn an_enqueue_wakes_an_idle_worker_at_once(b: Backend) {
+    let app = TestApp::new(b).await;
+    let probe = Probe::new("prompt");
+    let starts = probe.starts.clone();
+    let wake = Arc::new(Notify::new());
+    let worker = Worker::new(
+        app.state.clone(),
+        settings(),
+        wake.clone(),
+        vec![Arc::new(probe)],
+    );
+    let (stop, rx) = watch::channel(false);
+    let handle = tokio::spawn(worker.run(rx));
+    tokio::time::sleep(Duration::from_millis(200)).await; // idle, polling every 30 s
+    let sent = Instant::now();
+    q::enqueue(&app.state.db, &NewJob::new("prompt", "{}"), 100)
+        .await
+        .expect("enqueue");
+    wake.notify_waiters();
+    wait_for(&app, "succeeded", 1).await;
+    let started = starts.lock().expect("lock")[0];
+    let latency = started.duration_since(sent);
+    assert!(
+        latency < Duration::from_millis(500),
+        "enqueue-to-start {latency:?}"
+    );
+    stop.send(true).expect("stop");
+    handle.await.expect("worker ends");
+}
+
+async fn the_token_bucket_paces_starts(b: Backend) {
+    let app = TestApp::new(b).await;
+    let mut probe = Probe::new("paced");
+    probe.rate = Some((600, 1)); // one start per 100 ms, no burst
+    probe.concurrency = 5;
+    probe.sleep = Duration::ZERO;
+    let starts = probe.starts.clone();
+    for _ in 0..5 {
+        q::enqueue(&app.state.db, &NewJob::new("paced", "{}"), 100)
+            .await
+            .expect("enqueue");
+    }
+    let wake = Arc::new(Notify::new());
+    let worker = Worker::new(app.state.clone(), settings(), wake, vec![Arc::new(probe)]);
+    let (stop, rx) = watch::channel(false);
+    let handle = tokio::spawn(worker.run(rx));
+    wait_for(&app, "succeeded", 5).await;
+    let s = starts.lock().expect("lock").clone();
+    let span = s[s.len() - 1].duration_since(s[0]);
+    assert!(
+        span >= Duration::from_millis(350),
+        "5 starts at 10/s took only {span:?}"
+    );
+    stop.send(true).expect("stop");
+    handle.await.expect("worker ends");
+}
+
+async fn crashes_and_time_limits_fail_the_job_not_the_worker(b: Backend) {
+    let app = TestApp::new(b).await;
+    let mut crashing = Probe::new("crashing");
+    crashing.panic = true;
+    let mut slow = Probe::new("slow");
+    slow.timeout = Duration::from_millis(50);
+    slow.sleep = Duration::from_secs(30);
+    let db = &app.state.db;
+    let crash_id = q::enqueue(db, &NewJob::new("crashing", "{}"), 100)
+        .await
+        .expect("enqueue")
+        .id();
+    let slow_id = q::enqueue(db, &NewJob::new("slow", "{}"), 100)
+        .await
+        .expect("enqueue")
+        .id();
+    let ok_id = q::enqueue(db, &NewJob::new("fine", "{}"), 100)
+        .await
+        .expect("enqueue")
+        .id();
+    let worker = Worker::new(
+        app.state.clone(),
+        settings(),
+        Arc::new(Notify::new()),
+        vec![
+            Arc::new(crashing),
+            Arc::new(slow),
+            Arc::new(Probe::new("fine")),
+        ],
+    );
+    worker.drain().await;
+    let crash = q::get(db, crash_id).await.expect("get");
+    assert_eq!(crash.state, JobState::Dead, "a panic is permanent");
+    assert!(
+        crash
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("crashed"),
+        "{crash:?}"
+    );
+    let slow = q::get(db, slow_id).await.expect("get");
+    assert_eq!(slow.state, JobState::Queued, "a time-out is retried later");
+    assert!(
+        slow.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("timed out"),
+        "{slow:?}"
+    );
+    assert_eq!(
+        q::get(db, ok_id).await.expect("get").state,
+        JobState::Succeeded
+    );
+}
+
+async fn shutdown_releases_running_jobs(b: Backend) {
+    let app = TestApp::new(b).await;
+    let mut stuck = Probe::new("stuck");
+    stuck.sleep = Duration::from_secs(60);
+    let id = q::enqueue(&app.state.db, &NewJob::new("stuck", "{}"), 100)
+        .await
+        .expect("enqueue")
+        .id();
+    let worker = Worker::new(
+        app.state.clone(),
+        settings(),
+        Arc::new(Notify::new()),
+        vec![Arc::new(stuck)],
+    );
+    let (stop, rx) = watch::channel(false);
+    let handle = tokio::spawn(worker.run(rx));
+    wait_for(&app, "running", 1).await;
+    stop.send(true).expect("stop");
+    tokio::time::timeout(Duration::from_secs(5), handle)
+        .await
+        .expect("stops in time")
+        .expect("join");
+    let job = q::get(&app.state.db, id).await.expect("get");
+    assert_eq!(
+        (job.state, job.attempts),
+        (JobState::Queued, 0),
+        "released, attempt not counted"
+    );
+}
+
+crate::both_backends!(
+    runs_every_job_within_the_concurrency_limit,
+    an_enqueue_wakes_an_idle_worker_at_once,
+    the_token_bucket_paces_starts,
+    crashes_and_time_limits_fail_the_job_not_the_worker,
+    shutdown_releases_running_jobs,
+);
