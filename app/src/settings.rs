@@ -21,6 +21,10 @@ pub struct Settings {
     pub login_window: Duration,
     /// Largest request body accepted by forms, server functions and JSON routes.
     pub body_limit_bytes: usize,
+    /// Most queued jobs before enqueues answer 503 (back-pressure).
+    pub queue_max_depth: i64,
+    /// How long finished jobs are kept before the cleanup job deletes them.
+    pub job_retention: Duration,
 }
 
 impl Default for Settings {
@@ -34,6 +38,8 @@ impl Default for Settings {
             login_max_failures: 10,
             login_window: Duration::from_secs(60),
             body_limit_bytes: 64 * 1024,
+            queue_max_depth: 10_000,
+            job_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }

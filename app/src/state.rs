@@ -7,6 +7,7 @@ use leptos::prelude::LeptosOptions;
 
 use crate::auth::session::{LoginThrottle, ViewerCache};
 use crate::db::Db;
+use crate::jobs::queue::Queue;
 use crate::settings::Settings;
 
 #[derive(Clone, FromRef)]
@@ -16,6 +17,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub viewers: ViewerCache,
     pub login_throttle: LoginThrottle,
+    pub queue: Queue,
 }
 
 impl AppState {
@@ -23,6 +25,7 @@ impl AppState {
         AppState {
             viewers: ViewerCache::new(),
             login_throttle: LoginThrottle::new(settings.login_max_failures, settings.login_window),
+            queue: Queue::new(db.clone(), settings.queue_max_depth),
             leptos_options,
             db,
             settings: Arc::new(settings),

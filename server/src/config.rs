@@ -152,6 +152,22 @@ pub struct Config {
     /// Largest body for forms, server functions and JSON routes, in bytes.
     #[arg(long, env = "WAVEKEEP_BODY_LIMIT_BYTES", default_value_t = 64 * 1024, global = true)]
     pub body_limit_bytes: usize,
+    /// Most queued jobs before new work is refused with 503.
+    #[arg(
+        long,
+        env = "WAVEKEEP_QUEUE_MAX_DEPTH",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub queue_max_depth: i64,
+    /// Days finished jobs are kept.
+    #[arg(
+        long,
+        env = "WAVEKEEP_JOB_RETENTION_DAYS",
+        default_value_t = 7,
+        global = true
+    )]
+    pub job_retention_days: u64,
     /// Log filter, in tracing's EnvFilter syntax.
     #[arg(
         long,
@@ -191,6 +207,8 @@ impl Config {
             login_max_failures: self.login_max_failures,
             login_window: Duration::from_secs(self.login_window_secs.max(1)),
             body_limit_bytes: self.body_limit_bytes.max(1024),
+            queue_max_depth: self.queue_max_depth.max(1),
+            job_retention: Duration::from_secs(self.job_retention_days * 24 * 3600),
         }
     }
 }

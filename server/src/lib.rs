@@ -117,14 +117,23 @@ async fn fallback(State(state): State<AppState>, req: Request<Body>) -> Response
     render(req).await.into_response()
 }
 
-/// Serves on `listener` until `shutdown` resolves; in-flight requests finish.
-/// The database pool stays open: closing it is the caller's decision.
+/// Serves on `listener` and runs the job workers until `shutdown` resolves;
+/// in-flight requests finish and running jobs finish or are released. The
+/// database pool stays open: closing it is the caller's decision.
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let sweeper = tokio::spawn(sweep_sessions(state.db.clone()));
+    let (stop_worker, stop_rx) = tokio::sync::watch::channel(false);
+    let jobs = worker::Worker::new(
+        state.clone(),
+        worker::WorkerSettings::default(),
+        state.queue.wake(),
+        worker::all_jobs(),
+    );
+    let worker_task = tokio::spawn(jobs.run(stop_rx));
+    let scheduler = tokio::spawn(worker::schedule(state.queue.clone()));
     let app = router(state);
     tracing::info!(addr = %listener.local_addr()?, "wavekeep listening");
     axum::serve(
@@ -133,22 +142,11 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await?;
-    sweeper.abort();
+    scheduler.abort();
+    let _ = stop_worker.send(true);
+    let _ = worker_task.await;
     tracing::info!("wavekeep stopped");
     Ok(())
-}
-
-/// Deletes expired sessions now and every hour (lookups ignore them anyway).
-async fn sweep_sessions(db: Db) {
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
-    loop {
-        every.tick().await;
-        match app::auth::db::delete_expired_sessions(&db).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(sessions = n, "expired sessions deleted"),
-            Err(e) => tracing::warn!(error = %e, "expired session sweep failed"),
-        }
-    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -4,6 +4,8 @@
 
 #[cfg(feature = "ssr")]
 pub mod db;
+#[cfg(feature = "ssr")]
+pub mod queue;
 
 use serde::{Deserialize, Serialize};
 

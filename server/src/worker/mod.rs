@@ -11,11 +11,30 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod cleanup;
+
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{watch, Notify, Semaphore};
 
 use app::jobs::db::{self as q, Lease};
 use app::state::AppState;
+
+/// Every job kind this process runs.
+pub fn all_jobs() -> Vec<Arc<dyn Job>> {
+    vec![Arc::new(cleanup::Cleanup)]
+}
+
+/// Enqueues the periodic jobs now and on their schedule (deduplicated, so
+/// several processes or restarts never pile them up).
+pub async fn schedule(queue: app::jobs::queue::Queue) {
+    let mut every = tokio::time::interval(cleanup::EVERY);
+    loop {
+        every.tick().await;
+        if let Err(e) = queue.enqueue(&cleanup::new_job()).await {
+            tracing::warn!(error = %e, "could not schedule cleanup");
+        }
+    }
+}
 
 pub type JobFuture = Pin<Box<dyn Future<Output = Result<(), JobError>> + Send>>;
 

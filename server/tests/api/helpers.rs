@@ -45,7 +45,7 @@ macro_rules! both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name($crate::helpers::Backend::Sqlite).await
+                    $crate::helpers::bounded(super::$name($crate::helpers::Backend::Sqlite)).await
                 }
             )*
         }
@@ -57,11 +57,19 @@ macro_rules! both_backends {
                         eprintln!("postgres variant not run: WAVEKEEP_TEST_PG_URL is not set");
                         return;
                     }
-                    super::$name($crate::helpers::Backend::Postgres).await
+                    $crate::helpers::bounded(super::$name($crate::helpers::Backend::Postgres)).await
                 }
             )*
         }
     };
+}
+
+/// Runs a test body with a time limit, so a wedged test fails with a message
+/// instead of stalling the whole run.
+pub async fn bounded(body: impl std::future::Future<Output = ()>) {
+    tokio::time::timeout(std::time::Duration::from_secs(120), body)
+        .await
+        .expect("the test did not finish within 120 s");
 }
 
 pub struct TestApp {

@@ -270,10 +270,79 @@ async fn shutdown_releases_running_jobs(b: Backend) {
     );
 }
 
+async fn cleanup_removes_expired_sessions_and_old_jobs(b: Backend) {
+    let app = TestApp::new(b).await;
+    app.register("a@example.com").await;
+    app.register("b@example.com").await;
+    let db = &app.state.db;
+    sqlx::query("UPDATE sessions SET expires_at = 1 WHERE id_hash IN (SELECT id_hash FROM sessions LIMIT 1)")
+        .execute(db.pool())
+        .await
+        .expect("expire one");
+    let old = q::enqueue(db, &NewJob::new("noop", "{}"), 100)
+        .await
+        .expect("enqueue")
+        .id();
+    let lease = q::claim(db, "w", "noop", 1, Duration::from_secs(30))
+        .await
+        .expect("claim")
+        .remove(0);
+    q::complete(db, &lease).await.expect("complete");
+    sqlx::query("UPDATE jobs SET finished_at = 1 WHERE id = $1")
+        .bind(old)
+        .execute(db.pool())
+        .await
+        .expect("age");
+
+    app.state
+        .queue
+        .enqueue(&server::worker::cleanup::new_job())
+        .await
+        .expect("enqueue");
+    assert!(matches!(
+        app.state
+            .queue
+            .enqueue(&server::worker::cleanup::new_job())
+            .await,
+        Ok(app::jobs::db::Enqueued::Duplicate(_))
+    ));
+    let worker = Worker::new(
+        app.state.clone(),
+        settings(),
+        app.state.queue.wake(),
+        server::worker::all_jobs(),
+    );
+    worker.drain().await;
+    assert_eq!(app.count("sessions").await, 1);
+    assert!(
+        q::get(db, old).await.is_err(),
+        "the old finished job is gone"
+    );
+    assert_eq!(
+        count_in(&app, "succeeded").await,
+        1,
+        "only the cleanup job itself remains"
+    );
+}
+
+async fn the_server_runs_cleanup_from_the_start(b: Backend) {
+    let app = TestApp::new(b).await;
+    let server = app.spawn().await;
+    wait_for(&app, "succeeded", 1).await;
+    let kind: String = sqlx::query_scalar("SELECT kind FROM jobs WHERE state = 'succeeded'")
+        .fetch_one(app.state.db.pool())
+        .await
+        .expect("kind");
+    assert_eq!(kind, "cleanup");
+    server.stop().await;
+}
+
 crate::both_backends!(
     runs_every_job_within_the_concurrency_limit,
     an_enqueue_wakes_an_idle_worker_at_once,
     the_token_bucket_paces_starts,
     crashes_and_time_limits_fail_the_job_not_the_worker,
     shutdown_releases_running_jobs,
+    cleanup_removes_expired_sessions_and_old_jobs,
+    the_server_runs_cleanup_from_the_start,
 );

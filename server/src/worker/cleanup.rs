@@ -1,0 +1,47 @@
+//! The cleanup job: deletes expired sessions and finished jobs older than the
+//! retention period. Scheduled every 10 minutes (one queued at a time).
+
+use std::time::Duration;
+
+use app::jobs::db::{self as q, NewJob};
+
+use super::{Job, JobContext, JobError, JobFuture};
+
+pub const KIND: &str = "cleanup";
+pub const EVERY: Duration = Duration::from_secs(600);
+
+pub struct Cleanup;
+
+/// The job to enqueue: deduplicated, below normal work in priority.
+pub fn new_job() -> NewJob {
+    NewJob::new(KIND, "{}").dedupe(KIND).priority(-10)
+}
+
+impl Job for Cleanup {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn concurrency(&self) -> usize {
+        1
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(120)
+    }
+
+    fn run(&self, ctx: JobContext) -> JobFuture {
+        Box::pin(async move {
+            let db = &ctx.state.db;
+            let sessions = app::auth::db::delete_expired_sessions(db)
+                .await
+                .map_err(|e| JobError::retry(format!("deleting expired sessions: {e}")))?;
+            ctx.progress(50);
+            let jobs = q::cleanup_finished(db, ctx.state.settings.job_retention)
+                .await
+                .map_err(|e| JobError::retry(format!("deleting finished jobs: {e}")))?;
+            tracing::info!(sessions, jobs, "cleanup done");
+            Ok(())
+        })
+    }
+}
