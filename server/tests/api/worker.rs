@@ -83,6 +83,30 @@ fn settings() -> WorkerSettings {
     }
 }
 
+/// A worker running in the background until `stop` is called.
+struct Running {
+    stop: watch::Sender<bool>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+fn start(worker: Worker) -> Running {
+    let (stop, rx) = watch::channel(false);
+    Running {
+        stop,
+        handle: tokio::spawn(worker.run(rx)),
+    }
+}
+
+impl Running {
+    async fn stop(self) {
+        self.stop.send(true).expect("stop");
+        tokio::time::timeout(Duration::from_secs(5), self.handle)
+            .await
+            .expect("the worker stops in time")
+            .expect("join");
+    }
+}
+
 async fn count_in(app: &TestApp, state: &str) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = $1")
         .bind(state)
@@ -113,8 +137,7 @@ async fn runs_every_job_within_the_concurrency_limit(b: Backend) {
         wake.clone(),
         vec![Arc::new(probe)],
     );
-    let (stop, rx) = watch::channel(false);
-    let handle = tokio::spawn(worker.run(rx));
+    let running = start(worker);
     for _ in 0..8 {
         q::enqueue(&app.state.db, &NewJob::new("sleepy", "{}"), 100)
             .await
@@ -123,8 +146,7 @@ async fn runs_every_job_within_the_concurrency_limit(b: Backend) {
     }
     wait_for(&app, "succeeded", 8).await;
     assert_eq!(peak.load(Ordering::SeqCst), 2, "two at once, never more");
-    stop.send(true).expect("stop");
-    handle.await.expect("worker ends");
+    running.stop().await;
 }
 
 async fn an_enqueue_wakes_an_idle_worker_at_once(b: Backend) {
@@ -138,8 +160,7 @@ async fn an_enqueue_wakes_an_idle_worker_at_once(b: Backend) {
         wake.clone(),
         vec![Arc::new(probe)],
     );
-    let (stop, rx) = watch::channel(false);
-    let handle = tokio::spawn(worker.run(rx));
+    let running = start(worker);
     tokio::time::sleep(Duration::from_millis(200)).await; // idle, polling every 30 s
     let sent = Instant::now();
     q::enqueue(&app.state.db, &NewJob::new("prompt", "{}"), 100)
@@ -153,8 +174,7 @@ async fn an_enqueue_wakes_an_idle_worker_at_once(b: Backend) {
         latency < Duration::from_millis(500),
         "enqueue-to-start {latency:?}"
     );
-    stop.send(true).expect("stop");
-    handle.await.expect("worker ends");
+    running.stop().await;
 }
 
 async fn the_token_bucket_paces_starts(b: Backend) {
@@ -171,8 +191,7 @@ async fn the_token_bucket_paces_starts(b: Backend) {
     }
     let wake = Arc::new(Notify::new());
     let worker = Worker::new(app.state.clone(), settings(), wake, vec![Arc::new(probe)]);
-    let (stop, rx) = watch::channel(false);
-    let handle = tokio::spawn(worker.run(rx));
+    let running = start(worker);
     wait_for(&app, "succeeded", 5).await;
     let s = starts.lock().expect("lock").clone();
     let span = s[s.len() - 1].duration_since(s[0]);
@@ -180,8 +199,7 @@ async fn the_token_bucket_paces_starts(b: Backend) {
         span >= Duration::from_millis(350),
         "5 starts at 10/s took only {span:?}"
     );
-    stop.send(true).expect("stop");
-    handle.await.expect("worker ends");
+    running.stop().await;
 }
 
 async fn crashes_and_time_limits_fail_the_job_not_the_worker(b: Backend) {
@@ -254,14 +272,9 @@ async fn shutdown_releases_running_jobs(b: Backend) {
         Arc::new(Notify::new()),
         vec![Arc::new(stuck)],
     );
-    let (stop, rx) = watch::channel(false);
-    let handle = tokio::spawn(worker.run(rx));
+    let running = start(worker);
     wait_for(&app, "running", 1).await;
-    stop.send(true).expect("stop");
-    tokio::time::timeout(Duration::from_secs(5), handle)
-        .await
-        .expect("stops in time")
-        .expect("join");
+    running.stop().await;
     let job = q::get(&app.state.db, id).await.expect("get");
     assert_eq!(
         (job.state, job.attempts),
