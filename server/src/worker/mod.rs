@@ -222,13 +222,17 @@ impl Worker {
                 p = kind.permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
                 _ = stop.changed() => return,
             };
+            // Listen before looking: an enqueue that lands while we claim still wakes us.
+            let notified = self.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
             let claimed = q::claim(&self.state.db, &self.owner, name, 1, self.settings.lease).await;
             let lease = match claimed {
                 Ok(mut v) if !v.is_empty() => v.remove(0),
                 Ok(_) => {
                     drop(permit);
                     tokio::select! {
-                        _ = self.wake.notified() => {},
+                        _ = &mut notified => {},
                         _ = tokio::time::sleep(self.settings.poll) => {},
                         _ = stop.changed() => return,
                     }

@@ -128,7 +128,8 @@ async fn wait_for(app: &TestApp, state: &str, n: i64) {
 
 async fn runs_every_job_within_the_concurrency_limit(b: Backend) {
     let app = TestApp::new(b).await;
-    let probe = Probe::new("sleepy");
+    let mut probe = Probe::new("sleepy");
+    probe.sleep = Duration::from_millis(200); // long enough that two always overlap
     let peak = probe.peak.clone();
     let wake = Arc::new(Notify::new());
     let worker = Worker::new(
