@@ -18,10 +18,8 @@ pub fn Nav() -> impl IntoView {
                 <A href="/">"Tracks"</A>
                 <A href="/upload">"Upload"</A>
                 <Transition fallback=|| ()>
-                    {move || {
-                        auth.viewer
-                            .get()
-                            .map(|v| match v {
+                    {move || Suspend::new(async move {
+                        match auth.viewer.await {
                                 Ok(Some(v)) => {
                                     let admin = v.is_admin();
                                     view! {
@@ -46,8 +44,8 @@ pub fn Nav() -> impl IntoView {
                                     }
                                         .into_any()
                                 }
-                            })
-                    }}
+                            }
+                    })}
                 </Transition>
             </nav>
         </header>

@@ -42,3 +42,23 @@ pub fn provide_auth() -> AuthCtx {
 pub fn use_auth() -> AuthCtx {
     expect_context::<AuthCtx>()
 }
+
+impl AuthCtx {
+    /// A viewer resource of the caller's own, refetched after the same
+    /// actions. Pages use this rather than `viewer`, which the nav reads: one
+    /// resource read under two Suspense boundaries can leave a server-rendered
+    /// response hanging (leptos#4851).
+    pub fn page_viewer(&self) -> Resource<Result<Option<Viewer>, AppError>> {
+        let (login, logout, register) = (self.login, self.logout, self.register);
+        Resource::new(
+            move || {
+                (
+                    login.version().get(),
+                    logout.version().get(),
+                    register.version().get(),
+                )
+            },
+            |_| get_viewer(),
+        )
+    }
+}

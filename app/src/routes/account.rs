@@ -11,12 +11,12 @@ use crate::providers::auth::use_auth;
 
 #[component]
 pub fn AccountPage() -> impl IntoView {
-    let auth = use_auth();
+    let viewer = use_auth().page_viewer();
     view! {
         <Title text="Account" />
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match auth.viewer.await {
+                match viewer.await {
                     Ok(Some(v)) => view! { <AccountDetails v /> }.into_any(),
                     Ok(None) => view! { <SignInPrompt next="/account" /> }.into_any(),
                     Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),

@@ -11,12 +11,12 @@ use crate::providers::auth::use_auth;
 
 #[component]
 pub fn AdminPage() -> impl IntoView {
-    let auth = use_auth();
+    let viewer = use_auth().page_viewer();
     view! {
         <Title text="Admin" />
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match auth.viewer.await {
+                match viewer.await {
                     Ok(Some(v)) if v.is_admin() => view! { <Users me=v.id /> }.into_any(),
                     Ok(Some(_)) => view! { <Forbidden /> }.into_any(),
                     Ok(None) => view! { <SignInPrompt next="/admin" /> }.into_any(),

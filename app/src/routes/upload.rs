@@ -9,12 +9,12 @@ use crate::providers::auth::use_auth;
 
 #[component]
 pub fn UploadPage() -> impl IntoView {
-    let auth = use_auth();
+    let viewer = use_auth().page_viewer();
     view! {
         <Title text="Upload" />
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match auth.viewer.await {
+                match viewer.await {
                     Ok(Some(_)) => view! {
                         <section class="card narrow" data-testid="upload-unavailable">
                             <h1>"Upload"</h1>
