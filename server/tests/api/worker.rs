@@ -89,6 +89,16 @@ struct Running {
     handle: tokio::task::JoinHandle<()>,
 }
 
+/// A worker for one probe, woken by the app's queue handle.
+fn worker_for(app: &TestApp, probe: Probe) -> Worker {
+    Worker::new(
+        app.state.clone(),
+        settings(),
+        app.state.queue.wake(),
+        vec![Arc::new(probe)],
+    )
+}
+
 fn start(worker: Worker) -> Running {
     let (stop, rx) = watch::channel(false);
     Running {
@@ -131,19 +141,13 @@ async fn runs_every_job_within_the_concurrency_limit(b: Backend) {
     let mut probe = Probe::new("sleepy");
     probe.sleep = Duration::from_millis(200); // long enough that two always overlap
     let peak = probe.peak.clone();
-    let wake = Arc::new(Notify::new());
-    let worker = Worker::new(
-        app.state.clone(),
-        settings(),
-        wake.clone(),
-        vec![Arc::new(probe)],
-    );
-    let running = start(worker);
+    let running = start(worker_for(&app, probe));
     for _ in 0..8 {
-        q::enqueue(&app.state.db, &NewJob::new("sleepy", "{}"), 100)
+        app.state
+            .queue
+            .enqueue(&NewJob::new("sleepy", "{}"))
             .await
             .expect("enqueue");
-        wake.notify_waiters();
     }
     wait_for(&app, "succeeded", 8).await;
     assert_eq!(peak.load(Ordering::SeqCst), 2, "two at once, never more");
@@ -154,20 +158,15 @@ async fn an_enqueue_wakes_an_idle_worker_at_once(b: Backend) {
     let app = TestApp::new(b).await;
     let probe = Probe::new("prompt");
     let starts = probe.starts.clone();
-    let wake = Arc::new(Notify::new());
-    let worker = Worker::new(
-        app.state.clone(),
-        settings(),
-        wake.clone(),
-        vec![Arc::new(probe)],
-    );
-    let running = start(worker);
+    let running = start(worker_for(&app, probe));
     tokio::time::sleep(Duration::from_millis(200)).await; // idle, polling every 30 s
     let sent = Instant::now();
-    q::enqueue(&app.state.db, &NewJob::new("prompt", "{}"), 100)
+    // The app's own queue handle wakes the worker: no poll is involved.
+    app.state
+        .queue
+        .enqueue(&NewJob::new("prompt", "{}"))
         .await
         .expect("enqueue");
-    wake.notify_waiters();
     wait_for(&app, "succeeded", 1).await;
     let started = starts.lock().expect("lock")[0];
     let latency = started.duration_since(sent);
