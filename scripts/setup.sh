@@ -62,9 +62,23 @@ ensure_node_deps() {
   export PATH="$ROOT/end2end/node_modules/.bin:$PATH"
 }
 
+# The browser libraries the site ships (tus-js-client), from npm into
+# public/vendor, which the site build copies.
+ensure_site_deps() {
+  command -v npm >/dev/null || apt_install nodejs npm
+  local stamp="$ROOT/frontend/node_modules/.package-lock.json"
+  if [ ! -f "$stamp" ] || [ "$ROOT/frontend/package-lock.json" -nt "$stamp" ]; then
+    say "npm ci (tus-js-client for the upload page)"
+    (cd "$ROOT/frontend" && npm ci --no-audit --no-fund)
+  fi
+  mkdir -p "$ROOT/public/vendor"
+  cp "$ROOT/frontend/node_modules/tus-js-client/dist/tus.min.js" "$ROOT/public/vendor/tus.min.js"
+}
+
 # build_site [--release]: the wasm, js, css and public/ into target/site,
 # which the server binary embeds.
 build_site() {
+  ensure_site_deps
   say "building the site (cargo leptos build --frontend-only $*)"
   (cd "$ROOT" && cargo leptos build --frontend-only "$@")
 }

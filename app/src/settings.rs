@@ -25,6 +25,20 @@ pub struct Settings {
     pub queue_max_depth: i64,
     /// How long finished jobs are kept before the cleanup job deletes them.
     pub job_retention: Duration,
+    /// Largest single upload (advertised as `Tus-Max-Size`).
+    pub upload_max_bytes: u64,
+    /// Storage each user may fill unless an admin set their own quota.
+    pub default_quota_bytes: u64,
+    /// An unfinished upload expires this long after its last write.
+    pub upload_expiry: Duration,
+    /// Machine API requests per minute per API key (and burst).
+    pub api_rate_per_minute: u32,
+    pub api_rate_burst: u32,
+    /// The executable run as the sandboxed media worker (`wavekeep media-worker`);
+    /// `None` means this process's own executable.
+    pub media_exe: Option<PathBuf>,
+    /// Address-space limit of a media worker process, in MiB.
+    pub media_memory_mb: u64,
 }
 
 impl Default for Settings {
@@ -40,6 +54,13 @@ impl Default for Settings {
             body_limit_bytes: 64 * 1024,
             queue_max_depth: 10_000,
             job_retention: Duration::from_secs(7 * 24 * 3600),
+            upload_max_bytes: 4 * 1024 * 1024 * 1024,
+            default_quota_bytes: 10 * 1024 * 1024 * 1024,
+            upload_expiry: Duration::from_secs(24 * 3600),
+            api_rate_per_minute: 600,
+            api_rate_burst: 120,
+            media_exe: None,
+            media_memory_mb: 2048,
         }
     }
 }

@@ -9,6 +9,7 @@ use crate::auth::session::{LoginThrottle, ViewerCache};
 use crate::db::Db;
 use crate::jobs::queue::Queue;
 use crate::settings::Settings;
+use crate::usage::UsageCache;
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
@@ -18,6 +19,7 @@ pub struct AppState {
     pub viewers: ViewerCache,
     pub login_throttle: LoginThrottle,
     pub queue: Queue,
+    pub usage: UsageCache,
 }
 
 impl AppState {
@@ -26,6 +28,7 @@ impl AppState {
             viewers: ViewerCache::new(),
             login_throttle: LoginThrottle::new(settings.login_max_failures, settings.login_window),
             queue: Queue::new(db.clone(), settings.queue_max_depth),
+            usage: UsageCache::new(),
             leptos_options,
             db,
             settings: Arc::new(settings),

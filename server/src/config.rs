@@ -168,6 +168,54 @@ pub struct Config {
         global = true
     )]
     pub job_retention_days: u64,
+    /// Largest single upload, in MiB.
+    #[arg(
+        long,
+        env = "WAVEKEEP_UPLOAD_MAX_MB",
+        default_value_t = 4096,
+        global = true
+    )]
+    pub upload_max_mb: u64,
+    /// Storage quota of each user, in MiB, unless an admin set their own.
+    #[arg(
+        long,
+        env = "WAVEKEEP_QUOTA_MB",
+        default_value_t = 10240,
+        global = true
+    )]
+    pub quota_mb: u64,
+    /// Hours an unfinished upload is kept after its last write.
+    #[arg(
+        long,
+        env = "WAVEKEEP_UPLOAD_EXPIRY_HOURS",
+        default_value_t = 24,
+        global = true
+    )]
+    pub upload_expiry_hours: u64,
+    /// Machine API requests per minute per API key.
+    #[arg(
+        long,
+        env = "WAVEKEEP_API_RATE_PER_MINUTE",
+        default_value_t = 600,
+        global = true
+    )]
+    pub api_rate_per_minute: u32,
+    /// Requests an API key may send at once before the per-minute rate applies.
+    #[arg(
+        long,
+        env = "WAVEKEEP_API_RATE_BURST",
+        default_value_t = 120,
+        global = true
+    )]
+    pub api_rate_burst: u32,
+    /// Address-space limit of each sandboxed media decoder process, in MiB.
+    #[arg(
+        long,
+        env = "WAVEKEEP_MEDIA_MEMORY_MB",
+        default_value_t = 2048,
+        global = true
+    )]
+    pub media_memory_mb: u64,
     /// Log filter, in tracing's EnvFilter syntax.
     #[arg(
         long,
@@ -209,6 +257,13 @@ impl Config {
             body_limit_bytes: self.body_limit_bytes.max(1024),
             queue_max_depth: self.queue_max_depth.max(1),
             job_retention: Duration::from_secs(self.job_retention_days * 24 * 3600),
+            upload_max_bytes: self.upload_max_mb.max(1) * 1024 * 1024,
+            default_quota_bytes: self.quota_mb * 1024 * 1024,
+            upload_expiry: Duration::from_secs(self.upload_expiry_hours.max(1) * 3600),
+            api_rate_per_minute: self.api_rate_per_minute.max(1),
+            api_rate_burst: self.api_rate_burst.max(1),
+            media_exe: None,
+            media_memory_mb: self.media_memory_mb.max(256),
         }
     }
 }

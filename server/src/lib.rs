@@ -4,6 +4,8 @@
 pub mod assets;
 pub mod config;
 pub mod http;
+pub mod ingest;
+pub mod media;
 pub mod worker;
 
 use std::future::Future;
@@ -43,6 +45,7 @@ pub async fn build_state(
     addr: SocketAddr,
 ) -> anyhow::Result<AppState> {
     std::fs::create_dir_all(&settings.data_dir)?;
+    media::store::Store::new(&settings.data_dir).init()?;
     let db = Db::connect(database_url, &settings.pool).await?;
     db.migrate().await?;
     tracing::info!(db.backend = db.backend().name(), "database ready");
@@ -54,6 +57,11 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let body_limit = state.settings.body_limit_bytes;
     let options = state.leptos_options.clone();
+    // Per-API-key token buckets for the machine API and uploads.
+    let limiter = http::rate::KeyLimiter::new(
+        state.settings.api_rate_per_minute,
+        state.settings.api_rate_burst,
+    );
 
     let api_v1 = Router::new()
         .route("/me", get(http::api_v1::me))
@@ -61,7 +69,35 @@ pub fn router(state: AppState) -> Router {
             "/api-keys",
             get(http::api_v1::list_keys).post(http::api_v1::create_key),
         )
-        .route("/api-keys/{id}", delete(http::api_v1::revoke_key));
+        .route("/api-keys/{id}", delete(http::api_v1::revoke_key))
+        .route("/tracks/{id}", get(http::tracks_v1::get))
+        .route("/tracks/{id}/peaks", get(http::tracks_v1::peaks))
+        .route_layer(axum::middleware::from_fn_with_state(
+            limiter.clone(),
+            http::rate::limit,
+        ));
+
+    // Routes that take large bodies stream them to disk and bound them
+    // themselves; everything else keeps the small default limit.
+    let uploads = Router::new()
+        .route(
+            "/api/uploads",
+            post(http::tus::create).options(http::tus::options),
+        )
+        .route(
+            "/api/uploads/{id}",
+            axum::routing::head(http::tus::head)
+                .patch(http::tus::patch)
+                .delete(http::tus::terminate)
+                .post(http::tus::overridden)
+                .options(http::tus::options),
+        )
+        .route("/api/v1/tracks", post(http::tracks_v1::create))
+        .route_layer(axum::middleware::from_fn_with_state(
+            limiter,
+            http::rate::limit,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::disable());
 
     Router::new()
         .route("/healthz", get(http::health::healthz))
@@ -78,11 +114,12 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .fallback(fallback)
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .merge(uploads)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             http::csrf::refuse_cross_site,
         ))
-        .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(SetResponseHeaderLayer::if_not_present(
             ::http::header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -130,7 +167,7 @@ pub async fn serve(
         state.clone(),
         worker::WorkerSettings::default(),
         state.queue.wake(),
-        worker::all_jobs(),
+        worker::all_jobs(&state.settings),
     );
     let worker_task = tokio::spawn(jobs.run(stop_rx));
     let scheduler = tokio::spawn(worker::schedule(state.queue.clone()));

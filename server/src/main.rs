@@ -9,8 +9,26 @@ use tracing_subscriber::EnvFilter;
 
 use server::config::{ApiKeyCommand, Cli, Command, Config};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // The sandboxed decoder: no runtime, no configuration, just a pipe.
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() == Some("media-worker") {
+        let memory_mb = args.next().and_then(|a| a.parse().ok()).unwrap_or(2048);
+        return server::media::sandbox::child_main(memory_mb);
+    }
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(async_main()),
+        Err(e) => {
+            eprintln!("error: could not start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn async_main() -> ExitCode {
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
     tracing_subscriber::fmt()

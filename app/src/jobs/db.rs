@@ -28,6 +28,8 @@ pub struct NewJob {
     pub dedupe_key: Option<String>,
     /// Not before this time (unix ms); `None` means now.
     pub run_at: Option<i64>,
+    /// What the job works on (`asset:12`), so pages can show its state.
+    pub subject: Option<String>,
 }
 
 impl NewJob {
@@ -39,7 +41,13 @@ impl NewJob {
             max_attempts: 4,
             dedupe_key: None,
             run_at: None,
+            subject: None,
         }
+    }
+
+    pub fn subject(mut self, subject: impl Into<String>) -> Self {
+        self.subject = Some(subject.into());
+        self
     }
 
     pub fn dedupe(mut self, key: impl Into<String>) -> Self {
@@ -93,36 +101,59 @@ pub async fn enqueue(db: &Db, job: &NewJob, max_depth: i64) -> Result<Enqueued, 
     }
     // The insert and the look-up of a duplicate race with claims; a few tries settle it.
     for _ in 0..3 {
-        let now = now_ms();
-        let inserted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO jobs (kind, payload, priority, max_attempts, run_at, dedupe_key, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (dedupe_key) WHERE state = 'queued' DO NOTHING RETURNING id",
-        )
-        .bind(&job.kind)
-        .bind(&job.payload)
-        .bind(job.priority)
-        .bind(job.max_attempts.max(1))
-        .bind(job.run_at.unwrap_or(now))
-        .bind(job.dedupe_key.as_deref())
-        .bind(now)
-        .fetch_optional(db.pool())
-        .await?;
-        if let Some(id) = inserted {
-            return Ok(Enqueued::Created(id));
-        }
-        let existing: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM jobs WHERE dedupe_key = $1 AND state = 'queued'")
-                .bind(job.dedupe_key.as_deref())
-                .fetch_optional(db.pool())
-                .await?;
-        if let Some(id) = existing {
-            return Ok(Enqueued::Duplicate(id));
+        let mut conn = db.pool().acquire().await?;
+        if let Some(res) = insert(&mut conn, job).await? {
+            return Ok(res);
         }
     }
     Err(AppError::Unavailable(
         "the job queue is busy; try again".into(),
     ))
+}
+
+/// Enqueues `job` inside the caller's transaction (no depth check: the
+/// caller has already accepted the work), so the job exists exactly when the
+/// rows it works on do.
+pub async fn enqueue_in(
+    conn: &mut sqlx::AnyConnection,
+    job: &NewJob,
+) -> Result<Enqueued, AppError> {
+    insert(conn, job)
+        .await?
+        .ok_or_else(|| AppError::Unavailable("the job queue is busy; try again".into()))
+}
+
+/// One insert; `None` when a duplicate was taken by a claim between the
+/// insert and the look-up (the caller may try again).
+async fn insert(
+    conn: &mut sqlx::AnyConnection,
+    job: &NewJob,
+) -> Result<Option<Enqueued>, AppError> {
+    let now = now_ms();
+    let inserted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO jobs (kind, payload, priority, max_attempts, run_at, dedupe_key, subject, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (dedupe_key) WHERE state = 'queued' DO NOTHING RETURNING id",
+    )
+    .bind(&job.kind)
+    .bind(&job.payload)
+    .bind(job.priority)
+    .bind(job.max_attempts.max(1))
+    .bind(job.run_at.unwrap_or(now))
+    .bind(job.dedupe_key.as_deref())
+    .bind(job.subject.as_deref())
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(id) = inserted {
+        return Ok(Some(Enqueued::Created(id)));
+    }
+    let existing: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM jobs WHERE dedupe_key = $1 AND state = 'queued'")
+            .bind(job.dedupe_key.as_deref())
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(existing.map(Enqueued::Duplicate))
 }
 
 /// Claims up to `limit` due jobs of `kind`, highest priority first, then oldest.
@@ -365,7 +396,30 @@ pub async fn get(db: &Db, id: i64) -> Result<JobInfo, AppError> {
     .bind(id)
     .fetch_one(db.pool())
     .await?;
-    Ok(JobInfo {
+    Ok(job_info(&r))
+}
+
+/// The latest job of each kind working on `subject` (e.g. `asset:12`).
+pub async fn for_subject(db: &Db, subject: &str) -> Result<Vec<JobInfo>, AppError> {
+    let rows = sqlx::query(
+        "SELECT id, kind, state, priority, attempts, max_attempts, progress, last_error, run_at, \
+         created_at, finished_at FROM jobs WHERE subject = $1 ORDER BY id DESC LIMIT 50",
+    )
+    .bind(subject)
+    .fetch_all(db.pool())
+    .await?;
+    let mut seen = std::collections::HashSet::new();
+    let mut jobs: Vec<JobInfo> = rows
+        .iter()
+        .map(job_info)
+        .filter(|j| seen.insert(j.kind.clone()))
+        .collect();
+    jobs.sort_by_key(|j| j.id);
+    Ok(jobs)
+}
+
+fn job_info(r: &sqlx::any::AnyRow) -> JobInfo {
+    JobInfo {
         id: r.get("id"),
         kind: r.get("kind"),
         state: JobState::parse(r.get::<&str, _>("state")).unwrap_or(JobState::Dead),
@@ -377,7 +431,7 @@ pub async fn get(db: &Db, id: i64) -> Result<JobInfo, AppError> {
         run_at: r.get("run_at"),
         created_at: r.get("created_at"),
         finished_at: r.get("finished_at"),
-    })
+    }
 }
 
 /// Every error a job's attempts left, oldest first.

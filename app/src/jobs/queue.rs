@@ -37,3 +37,19 @@ impl Queue {
         Ok(res)
     }
 }
+
+impl Queue {
+    /// 503 with `Retry-After` when the queue is at its bound: callers about
+    /// to accept work that will need jobs refuse it up front.
+    pub async fn check_capacity(&self) -> Result<(), AppError> {
+        let depth: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'queued'")
+            .fetch_one(self.db.pool())
+            .await?;
+        if depth >= self.max_depth {
+            return Err(AppError::Overloaded {
+                retry_after_secs: 5,
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,10 +1,15 @@
-//! /upload: signed-in users only. The resumable uploader arrives with the
-//! upload pipeline; until then the page says so plainly.
+//! /upload: drop (or pick) any number of audio files; each becomes a track.
+//! Uploads are resumable (tus): 5 MB chunks, four in flight for large files,
+//! pause and resume, automatic retries when the network drops, and an
+//! unfinished upload continues where it stopped when the same file is added
+//! again after a reload. The transfer itself is tus-js-client, driven through
+//! `public/js/uploader.js`; this page keeps the state and draws it.
 
 use leptos::prelude::*;
-use leptos_meta::Title;
+use leptos_meta::{Script, Title};
 
 use super::SignInPrompt;
+use crate::fmt;
 use crate::providers::auth::use_auth;
 
 #[component]
@@ -12,20 +17,392 @@ pub fn UploadPage() -> impl IntoView {
     let viewer = use_auth().page_viewer();
     view! {
         <Title text="Upload" />
+        <Script src="/vendor/tus.min.js" defer="defer" />
+        <Script src="/js/uploader.js" defer="defer" />
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match viewer.await {
-                    Ok(Some(_)) => view! {
-                        <section class="card narrow" data-testid="upload-unavailable">
-                            <h1>"Upload"</h1>
-                            <p>"Uploading is not enabled on this server yet."</p>
-                        </section>
-                    }
-                    .into_any(),
+                    Ok(Some(_)) => view! { <Uploader /> }.into_any(),
                     Ok(None) => view! { <SignInPrompt next="/upload" /> }.into_any(),
                     Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
                 }
             })}
         </Suspense>
     }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+enum Status {
+    Starting,
+    Uploading,
+    Paused,
+    Done(i64),
+    Failed(String),
+}
+
+/// One file on the page.
+#[derive(Clone)]
+struct Entry {
+    key: usize,
+    name: String,
+    size: f64,
+    sent: RwSignal<f64>,
+    /// Bytes per second, smoothed.
+    speed: RwSignal<f64>,
+    status: RwSignal<Status>,
+    resumed: RwSignal<bool>,
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    control: StoredValue<Option<client::Handle>, LocalStorage>,
+}
+
+fn percent(sent: f64, size: f64) -> f64 {
+    if size <= 0.0 {
+        100.0
+    } else {
+        (sent / size * 100.0).clamp(0.0, 100.0)
+    }
+}
+
+fn time_left(remaining: f64, speed: f64) -> String {
+    if speed < 1.0 {
+        return "—".into();
+    }
+    let secs = (remaining / speed).ceil() as i64;
+    if secs >= 3600 {
+        format!("{} h {} min left", secs / 3600, (secs % 3600) / 60)
+    } else if secs >= 60 {
+        format!("{} min {} s left", secs / 60, secs % 60)
+    } else {
+        format!("{secs} s left")
+    }
+}
+
+#[component]
+fn Uploader() -> impl IntoView {
+    let entries = RwSignal::new(Vec::<Entry>::new());
+    let dragging = RwSignal::new(false);
+    let pending = RwSignal::new(Vec::<(String, f64)>::new());
+    let next_key = StoredValue::new(0usize);
+
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| pending.set(client::pending()));
+
+    let add = move |files: Vec<client::FileRef>| {
+        for file in files {
+            let key = next_key.get_value();
+            next_key.set_value(key + 1);
+            let entry = Entry {
+                key,
+                name: client::name(&file),
+                size: client::size(&file),
+                sent: RwSignal::new(0.0),
+                speed: RwSignal::new(0.0),
+                status: RwSignal::new(Status::Starting),
+                resumed: RwSignal::new(false),
+                control: StoredValue::new_local(None),
+            };
+            entries.update(|v| v.push(entry.clone()));
+            client::start(file, entry);
+        }
+        pending.set(client::pending());
+    };
+
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        dragging.set(false);
+        add(client::dropped(&ev));
+    };
+    let on_pick = move |ev: leptos::ev::Event| add(client::picked(&ev));
+
+    view! {
+        <section class="card" data-testid="uploader">
+            <h1>"Upload"</h1>
+            <label
+                class="dropzone"
+                class:dragging=move || dragging.get()
+                on:dragover=move |ev: leptos::ev::DragEvent| {
+                    ev.prevent_default();
+                    dragging.set(true);
+                }
+                on:dragleave=move |_| dragging.set(false)
+                on:drop=on_drop
+            >
+                <input
+                    type="file"
+                    multiple
+                    accept="audio/*,.mp3,.flac,.wav,.ogg,.m4a,.aac,.alac"
+                    data-testid="file-input"
+                    on:change=on_pick
+                />
+                <span class="dropzone-text">"Drop audio files here, or click to choose"</span>
+                <span class="muted">"MP3, FLAC, WAV, OGG Vorbis, AAC/M4A, ALAC"</span>
+            </label>
+            <Show when=move || !pending.get().is_empty()>
+                <div class="notice" data-testid="pending-uploads">
+                    <p>"Unfinished uploads from earlier — add the same file again to continue where it stopped:"</p>
+                    <ul>
+                        {move || {
+                            pending
+                                .get()
+                                .into_iter()
+                                .map(|(name, size)| {
+                                    view! { <li>{name} " (" {fmt::bytes(size as i64)} ")"</li> }
+                                })
+                                .collect_view()
+                        }}
+                    </ul>
+                </div>
+            </Show>
+            <ul class="uploads" data-testid="uploads">
+                <For each=move || entries.get() key=|e| e.key let:entry>
+                    <UploadRow entry />
+                </For>
+            </ul>
+        </section>
+    }
+}
+
+#[component]
+fn UploadRow(entry: Entry) -> impl IntoView {
+    let Entry {
+        name,
+        size,
+        sent,
+        speed,
+        status,
+        resumed,
+        ..
+    } = entry.clone();
+    let pct = move || percent(sent.get(), size);
+    let line = move || match status.get() {
+        Status::Starting => "Starting…".to_string(),
+        Status::Uploading => format!(
+            "{} of {} · {}/s · {}",
+            fmt::bytes(sent.get() as i64),
+            fmt::bytes(size as i64),
+            fmt::bytes(speed.get() as i64),
+            time_left(size - sent.get(), speed.get())
+        ),
+        Status::Paused => format!("Paused at {:.0} %", pct()),
+        Status::Done(_) => format!("Uploaded {} · processing", fmt::bytes(size as i64)),
+        Status::Failed(e) => e,
+    };
+    let state_name = move || match status.get() {
+        Status::Starting => "starting",
+        Status::Uploading => "uploading",
+        Status::Paused => "paused",
+        Status::Done(_) => "done",
+        Status::Failed(_) => "failed",
+    };
+    let control = entry.control;
+    view! {
+        <li class="upload" data-testid="upload-row" data-state=state_name>
+            <div class="upload-head">
+                <span class="upload-name">{name}</span>
+                <Show when=move || resumed.get()>
+                    <span class="badge" data-testid="resumed">"resumed"</span>
+                </Show>
+                {move || match status.get() {
+                    Status::Uploading | Status::Starting => view! {
+                        <button type="button" class="small" on:click=move |_| {
+                            client::pause(control);
+                            status.set(Status::Paused);
+                        }>"Pause"</button>
+                    }.into_any(),
+                    Status::Paused => view! {
+                        <button type="button" class="small" on:click=move |_| {
+                            client::resume(control);
+                            status.set(Status::Uploading);
+                        }>"Resume"</button>
+                    }.into_any(),
+                    Status::Done(id) => view! {
+                        <a href=format!("/api/v1/tracks/{id}") data-testid="track-link">"Track"</a>
+                    }.into_any(),
+                    Status::Failed(_) => ().into_any(),
+                }}
+            </div>
+            <progress max="100" value=move || format!("{:.1}", pct())></progress>
+            <p
+                class=move || if matches!(status.get(), Status::Failed(_)) { "error" } else { "muted" }
+                data-testid="upload-status"
+            >
+                {line}
+            </p>
+        </li>
+    }
+}
+
+/// The browser side: files from the input or a drop, and tus-js-client.
+#[cfg(feature = "hydrate")]
+mod client {
+    use leptos::prelude::*;
+    use wasm_bindgen::prelude::*;
+    use wasm_bindgen::JsCast;
+
+    use super::{Entry, Status};
+
+    pub type FileRef = web_sys::File;
+    pub type Handle = JsValue;
+
+    #[wasm_bindgen]
+    extern "C" {
+        #[wasm_bindgen(js_namespace = wavekeepUploader, js_name = start, catch)]
+        fn js_start(
+            file: &web_sys::File,
+            meta: &JsValue,
+            handlers: &JsValue,
+        ) -> Result<JsValue, JsValue>;
+        #[wasm_bindgen(js_namespace = wavekeepUploader, js_name = pending, catch)]
+        fn js_pending() -> Result<JsValue, JsValue>;
+    }
+
+    fn list(files: Option<web_sys::FileList>) -> Vec<FileRef> {
+        let Some(files) = files else {
+            return Vec::new();
+        };
+        (0..files.length()).filter_map(|i| files.get(i)).collect()
+    }
+
+    pub fn dropped(ev: &web_sys::DragEvent) -> Vec<FileRef> {
+        list(ev.data_transfer().and_then(|d| d.files()))
+    }
+
+    pub fn picked(ev: &web_sys::Event) -> Vec<FileRef> {
+        let Some(input) = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+        else {
+            return Vec::new();
+        };
+        let files = list(input.files());
+        // The same file can be chosen again later (to resume it).
+        input.set_value("");
+        files
+    }
+
+    pub fn name(f: &FileRef) -> String {
+        f.name()
+    }
+
+    pub fn size(f: &FileRef) -> f64 {
+        f.size()
+    }
+
+    fn set(obj: &js_sys::Object, key: &str, value: &JsValue) {
+        let _ = js_sys::Reflect::set(obj, &JsValue::from_str(key), value);
+    }
+
+    pub fn pending() -> Vec<(String, f64)> {
+        let Ok(v) = js_pending() else {
+            return Vec::new();
+        };
+        js_sys::Array::from(&v)
+            .iter()
+            .map(|item| {
+                let get = |k: &str| {
+                    js_sys::Reflect::get(&item, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED)
+                };
+                (
+                    get("name").as_string().unwrap_or_default(),
+                    get("size").as_f64().unwrap_or(0.0),
+                )
+            })
+            .collect()
+    }
+
+    pub fn start(file: FileRef, e: Entry) {
+        let meta = js_sys::Object::new();
+        set(&meta, "filename", &JsValue::from_str(&e.name));
+        set(&meta, "filetype", &JsValue::from_str(&file.type_()));
+        let handlers = js_sys::Object::new();
+        let (sent, speed, status, resumed) = (e.sent, e.speed, e.status, e.resumed);
+        let last = std::cell::Cell::new((js_sys::Date::now(), 0.0f64));
+        let progress = Closure::<dyn FnMut(f64, f64)>::new(move |bytes: f64, _total: f64| {
+            let now = js_sys::Date::now();
+            let (t0, b0) = last.get();
+            if now - t0 >= 250.0 {
+                let rate = (bytes - b0).max(0.0) / ((now - t0) / 1000.0);
+                let old = speed.get_untracked();
+                speed.set(if old == 0.0 {
+                    rate
+                } else {
+                    old * 0.7 + rate * 0.3
+                });
+                last.set((now, bytes));
+            }
+            if matches!(status.get_untracked(), Status::Starting) {
+                status.set(Status::Uploading);
+            }
+            sent.set(bytes);
+        });
+        let done = Closure::<dyn FnMut(f64)>::new(move |id: f64| {
+            sent.set(e.size);
+            status.set(Status::Done(id as i64));
+        });
+        let failed = Closure::<dyn FnMut(String)>::new(move |msg: String| {
+            status.set(Status::Failed(msg));
+        });
+        let on_resumed = Closure::<dyn FnMut()>::new(move || resumed.set(true));
+        set(&handlers, "progress", &progress.into_js_value());
+        set(&handlers, "done", &done.into_js_value());
+        set(&handlers, "failed", &failed.into_js_value());
+        set(&handlers, "resumed", &on_resumed.into_js_value());
+        match js_start(&file, &meta, &handlers) {
+            Ok(handle) => e.control.set_value(Some(handle)),
+            Err(_) => status.set(Status::Failed(
+                "the uploader did not load; reload the page and try again".into(),
+            )),
+        }
+    }
+
+    fn call(control: StoredValue<Option<Handle>, LocalStorage>, method: &str) {
+        control.with_value(|h| {
+            if let Some(h) = h {
+                if let Ok(f) = js_sys::Reflect::get(h, &JsValue::from_str(method)) {
+                    if let Some(f) = f.dyn_ref::<js_sys::Function>() {
+                        let _ = f.call0(h);
+                    }
+                }
+            }
+        });
+    }
+
+    pub fn pause(control: StoredValue<Option<Handle>, LocalStorage>) {
+        call(control, "pause");
+    }
+
+    pub fn resume(control: StoredValue<Option<Handle>, LocalStorage>) {
+        call(control, "resume");
+    }
+}
+
+/// On the server the page only renders; nothing here runs.
+#[cfg(not(feature = "hydrate"))]
+mod client {
+    use leptos::prelude::*;
+
+    use super::Entry;
+
+    pub type FileRef = ();
+    pub type Handle = ();
+
+    pub fn dropped(_: &leptos::ev::DragEvent) -> Vec<FileRef> {
+        Vec::new()
+    }
+    pub fn picked(_: &leptos::ev::Event) -> Vec<FileRef> {
+        Vec::new()
+    }
+    pub fn name(_: &FileRef) -> String {
+        String::new()
+    }
+    pub fn size(_: &FileRef) -> f64 {
+        0.0
+    }
+    pub fn pending() -> Vec<(String, f64)> {
+        Vec::new()
+    }
+    pub fn start(_: FileRef, _: Entry) {}
+    pub fn pause(_: StoredValue<Option<Handle>, LocalStorage>) {}
+    pub fn resume(_: StoredValue<Option<Handle>, LocalStorage>) {}
 }

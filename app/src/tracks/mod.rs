@@ -65,3 +65,63 @@ pub fn decode_cursor(cursor: &str) -> Option<(i64, i64)> {
     let (a, b) = cursor.split_once(':')?;
     Some((a.parse().ok()?, b.parse().ok()?))
 }
+
+/// A stored file as shown to people and machines: only what the database
+/// holds (the metadata job fills the media fields).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetInfo {
+    pub id: i64,
+    pub size_bytes: i64,
+    pub mime: String,
+    pub original_filename: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub sample_rate: Option<i64>,
+    pub channels: Option<i64>,
+    pub bit_depth: Option<i64>,
+    pub codec: Option<String>,
+    pub bitrate: Option<i64>,
+    pub container: Option<String>,
+    /// Why processing failed, in words a person understands.
+    pub processing_error: Option<String>,
+    pub peaks_ready: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    pub id: i64,
+    pub number: i64,
+    pub label: String,
+    /// processing, ready or failed.
+    pub status: String,
+    pub created_at: i64,
+    pub asset: AssetInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StemInfo {
+    pub id: i64,
+    pub version_id: i64,
+    pub role: String,
+    pub asset: AssetInfo,
+}
+
+/// One track with its versions, stems and the jobs working on its primary file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackDetail {
+    pub id: i64,
+    pub owner_id: i64,
+    pub slug: String,
+    pub title: String,
+    pub tags: String,
+    pub visibility: Visibility,
+    pub duration_ms: Option<i64>,
+    /// The primary version's status: processing, ready or failed.
+    pub status: String,
+    pub error: Option<String>,
+    pub primary_version_id: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub versions: Vec<VersionInfo>,
+    pub stems: Vec<StemInfo>,
+    pub jobs: Vec<crate::jobs::JobInfo>,
+}

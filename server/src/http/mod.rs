@@ -4,3 +4,6 @@ pub mod api_v1;
 pub mod csrf;
 pub mod health;
 pub mod json;
+pub mod rate;
+pub mod tracks_v1;
+pub mod tus;

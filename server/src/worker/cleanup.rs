@@ -1,5 +1,5 @@
-//! The cleanup job: deletes expired sessions and finished jobs older than the
-//! retention period. Scheduled every 10 minutes (one queued at a time).
+//! The cleanup job: deletes expired sessions, finished jobs older than the
+//! retention period, expired uploads and stale temporary files. Scheduled every 10 minutes (one queued at a time).
 
 use std::time::Duration;
 
@@ -40,7 +40,11 @@ impl Job for Cleanup {
             let jobs = q::cleanup_finished(db, ctx.state.settings.job_retention)
                 .await
                 .map_err(|e| JobError::retry(format!("deleting finished jobs: {e}")))?;
-            tracing::info!(sessions, jobs, "cleanup done");
+            ctx.progress(75);
+            let uploads = crate::http::tus::sweep(&ctx.state)
+                .await
+                .map_err(|e| JobError::retry(format!("sweeping uploads: {e}")))?;
+            tracing::info!(sessions, jobs, uploads, "cleanup done");
             Ok(())
         })
     }

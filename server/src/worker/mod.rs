@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod cleanup;
+pub mod media;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{watch, Notify, Semaphore};
@@ -19,19 +20,40 @@ use tokio::sync::{watch, Notify, Semaphore};
 use app::jobs::db::{self as q, Lease};
 use app::state::AppState;
 
-/// Every job kind this process runs.
-pub fn all_jobs() -> Vec<Arc<dyn Job>> {
-    vec![Arc::new(cleanup::Cleanup)]
+/// Every job kind this process runs. Media jobs decode in sandboxed
+/// `media-worker` processes started from `settings.media_exe` (or this
+/// executable).
+pub fn all_jobs(settings: &app::settings::Settings) -> Vec<Arc<dyn Job>> {
+    let exe = settings
+        .media_exe
+        .clone()
+        .or_else(|| std::env::current_exe().ok())
+        .unwrap_or_else(|| "wavekeep".into());
+    let pool = Arc::new(crate::media::sandbox::MediaPool::new(
+        exe,
+        settings.media_memory_mb,
+        4,
+    ));
+    vec![
+        Arc::new(cleanup::Cleanup),
+        Arc::new(media::Metadata { pool: pool.clone() }),
+        Arc::new(media::Waveform { pool }),
+        Arc::new(media::StorageReconcile),
+    ]
 }
 
 /// Enqueues the periodic jobs now and on their schedule (deduplicated, so
 /// several processes or restarts never pile them up).
 pub async fn schedule(queue: app::jobs::queue::Queue) {
-    let mut every = tokio::time::interval(cleanup::EVERY);
+    let mut cleanup_every = tokio::time::interval(cleanup::EVERY);
+    let mut storage_every = tokio::time::interval(media::STORAGE_EVERY);
     loop {
-        every.tick().await;
-        if let Err(e) = queue.enqueue(&cleanup::new_job()).await {
-            tracing::warn!(error = %e, "could not schedule cleanup");
+        let job = tokio::select! {
+            _ = cleanup_every.tick() => cleanup::new_job(),
+            _ = storage_every.tick() => media::storage_job(),
+        };
+        if let Err(e) = queue.enqueue(&job).await {
+            tracing::warn!(job.kind = %job.kind, error = %e, "could not schedule a periodic job");
         }
     }
 }
@@ -78,6 +100,11 @@ pub trait Job: Send + Sync + 'static {
         Duration::from_secs(600)
     }
     fn run(&self, ctx: JobContext) -> JobFuture;
+    /// Called once when the job has failed for good (dead): record the
+    /// reason where people will see it.
+    fn on_dead(&self, _state: AppState, _payload: String, _error: String) -> JobFuture {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// What an attempt gets: its payload, the app state, and a progress dial.
@@ -300,9 +327,26 @@ impl Worker {
         let ms = started.elapsed().as_millis() as u64;
         let recorded = match &outcome {
             Ok(()) => q::complete(&self.state.db, &lease).await.map(|_| ()),
-            Err(e) => q::fail(&self.state.db, &lease, &e.message, e.permanent, self.settings.backoff_base)
-                .await
-                .map(|f| tracing::info!(job.id = lease.id, job.kind = job.kind(), outcome = ?f, duration_ms = ms, error = %e.message, "job failed")),
+            Err(e) => match q::fail(
+                &self.state.db,
+                &lease,
+                &e.message,
+                e.permanent,
+                self.settings.backoff_base,
+            )
+            .await
+            {
+                Ok(f) => {
+                    tracing::info!(job.id = lease.id, job.kind = job.kind(), outcome = ?f, duration_ms = ms, error = %e.message, "job failed");
+                    if f == q::Failed::Dead {
+                        let _ = job
+                            .on_dead(self.state.clone(), lease.payload.clone(), e.message.clone())
+                            .await;
+                    }
+                    Ok(())
+                }
+                Err(err) => Err(err),
+            },
         };
         if let Err(e) = recorded {
             tracing::error!(job.id = lease.id, error = %e, "could not record a job outcome");

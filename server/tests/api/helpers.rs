@@ -92,6 +92,8 @@ impl TestApp {
             ..Settings::default()
         };
         settings.pool.min_connections = 0;
+        // The test binary is not wavekeep: decoders run from the real binary.
+        settings.media_exe = Some(env!("CARGO_BIN_EXE_wavekeep").into());
         tweak(&mut settings);
         let (database_url, pg_db) = match backend {
             Backend::Sqlite => (

@@ -2,6 +2,7 @@
 //! (loopback, port 0). Database tests run on SQLite and, when
 //! `WAVEKEEP_TEST_PG_URL` is set, on PostgreSQL (`postgres::` test names).
 
+mod audio;
 mod helpers;
 
 mod access;
@@ -14,4 +15,5 @@ mod health;
 mod jobs;
 mod pages;
 mod real_server;
+mod uploads;
 mod worker;

@@ -323,7 +323,7 @@ async fn cleanup_removes_expired_sessions_and_old_jobs(b: Backend) {
         app.state.clone(),
         settings(),
         app.state.queue.wake(),
-        server::worker::all_jobs(),
+        server::worker::all_jobs(&app.state.settings),
     );
     worker.drain().await;
     assert_eq!(app.count("sessions").await, 1);
@@ -341,12 +341,13 @@ async fn cleanup_removes_expired_sessions_and_old_jobs(b: Backend) {
 async fn the_server_runs_cleanup_from_the_start(b: Backend) {
     let app = TestApp::new(b).await;
     let server = app.spawn().await;
-    wait_for(&app, "succeeded", 1).await;
-    let kind: String = sqlx::query_scalar("SELECT kind FROM jobs WHERE state = 'succeeded'")
-        .fetch_one(app.state.db.pool())
-        .await
-        .expect("kind");
-    assert_eq!(kind, "cleanup");
+    wait_for(&app, "succeeded", 2).await;
+    let kinds: Vec<String> =
+        sqlx::query_scalar("SELECT kind FROM jobs WHERE state = 'succeeded' ORDER BY kind")
+            .fetch_all(app.state.db.pool())
+            .await
+            .expect("kinds");
+    assert_eq!(kinds, ["cleanup", "storage"]);
     server.stop().await;
 }
 

@@ -1,0 +1,66 @@
+//! Each user's storage usage as requests read it: a moka cache (5 min TTL)
+//! over `users.storage_used_bytes`, which is kept up to date when files are
+//! stored or deleted and reconciled by a background job. Never computed by
+//! walking directories in a request.
+
+use std::time::Duration;
+
+use moka::future::Cache;
+
+use crate::db::Db;
+use crate::errors::AppError;
+
+#[derive(Clone)]
+pub struct UsageCache {
+    cache: Cache<i64, Usage>,
+}
+
+/// Bytes stored and the quota that applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub used: i64,
+    /// The user's own quota, when an admin set one.
+    pub quota: Option<i64>,
+}
+
+impl Default for UsageCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl UsageCache {
+    pub fn new() -> Self {
+        UsageCache {
+            cache: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(300))
+                .build(),
+        }
+    }
+
+    pub async fn get(&self, db: &Db, user_id: i64) -> Result<Usage, AppError> {
+        if let Some(u) = self.cache.get(&user_id).await {
+            return Ok(u);
+        }
+        let row: Option<(i64, Option<i64>)> = sqlx::query_as(
+            "SELECT storage_used_bytes, storage_quota_bytes FROM users WHERE id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(db.pool())
+        .await?;
+        let (used, quota) = row.ok_or(AppError::NotFound)?;
+        let u = Usage { used, quota };
+        self.cache.insert(user_id, u).await;
+        Ok(u)
+    }
+
+    /// Forgets a user's figure after it changed.
+    pub async fn invalidate(&self, user_id: i64) {
+        self.cache.invalidate(&user_id).await;
+    }
+
+    pub fn invalidate_all(&self) {
+        self.cache.invalidate_all();
+    }
+}

@@ -1,0 +1,121 @@
+// A person uploads real audio on /upload: several files at once, pause and
+// resume, a page reload in the middle of a large upload (it continues where it
+// stopped when the file is added again), and each file becomes a processed track.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, test, type Page } from '@playwright/test';
+
+const password = 'correct horse battery';
+const dir = mkdtempSync(join(tmpdir(), 'wk-e2e-'));
+
+function tone(name: string, secs: number, args: string[]): string {
+  const out = join(dir, name);
+  execFileSync('ffmpeg', ['-nostdin', '-hide_banner', '-loglevel', 'error', '-y', '-f', 'lavfi',
+    '-i', `sine=frequency=330:sample_rate=44100:duration=${secs}`, ...args, out]);
+  return out;
+}
+
+async function hydrated(page: Page) {
+  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+}
+
+async function signUp(page: Page) {
+  const email = `up-${Date.now()}@example.com`;
+  const res = await page.request.post('/api/register', { form: { email, password } });
+  expect(res.ok()).toBeTruthy();
+}
+
+async function trackOf(page: Page, row: ReturnType<Page['locator']>) {
+  const href = await row.getByTestId('track-link').getAttribute('href');
+  expect(href).toMatch(/^\/api\/v1\/tracks\/\d+$/);
+  let track: any;
+  await expect(async () => {
+    track = await (await page.request.get(href!)).json();
+    expect(track.status).toBe('ready');
+  }).toPass({ timeout: 30_000 });
+  return track;
+}
+
+test('upload several files; each becomes a processed track', async ({ page }) => {
+  const mp3 = tone('morning.mp3', 3, ['-c:a', 'libmp3lame', '-b:a', '128k']);
+  const flac = tone('evening.flac', 2, ['-c:a', 'flac']);
+  await signUp(page);
+  await page.goto('/upload');
+  await hydrated(page);
+  await page.getByTestId('file-input').setInputFiles([mp3, flac]);
+  const rows = page.getByTestId('upload-row');
+  await expect(rows).toHaveCount(2);
+  for (const [i, ms] of [[0, 3000], [1, 2000]]) {
+    const row = rows.nth(i);
+    await expect(row).toHaveAttribute('data-state', 'done', { timeout: 20_000 });
+    const track = await trackOf(page, row);
+    expect(Math.abs(track.duration_ms - ms)).toBeLessThanOrEqual(100);
+  }
+  const first = await trackOf(page, rows.nth(0));
+  expect(first.title).toBe('morning');
+  expect(first.versions[0].asset.codec).toBe('mp3');
+});
+
+test('pause, resume, and survive a reload', async ({ page }) => {
+  // 150 s of stereo PCM ≈ 26 MB: large enough for four parts of 5 MB chunks.
+  const wav = tone('long-take.wav', 150, ['-c:a', 'pcm_s16le', '-ac', '2']);
+  await signUp(page);
+  // Slow every PATCH down so there is time to pause and to reload.
+  await page.route('**/api/uploads/*', async (route) => {
+    if (route.request().method() === 'PATCH') await new Promise((r) => setTimeout(r, 1200));
+    await route.continue();
+  });
+  await page.goto('/upload');
+  await hydrated(page);
+  await page.getByTestId('file-input').setInputFiles(wav);
+  const row = page.getByTestId('upload-row').first();
+  await expect(row).toHaveAttribute('data-state', 'uploading', { timeout: 15_000 });
+  await expect(row.getByTestId('upload-status')).toContainText('/s');
+
+  await row.getByRole('button', { name: 'Pause' }).click();
+  await expect(row).toHaveAttribute('data-state', 'paused');
+  const paused = Number(await row.locator('progress').getAttribute('value'));
+  await page.waitForTimeout(2500);
+  expect(Number(await row.locator('progress').getAttribute('value'))).toBe(paused);
+  await row.getByRole('button', { name: 'Resume' }).click();
+  await expect(row).toHaveAttribute('data-state', 'uploading');
+
+  // Reload in the middle; the browser remembers the unfinished upload.
+  await expect(async () => {
+    expect(Number(await row.locator('progress').getAttribute('value'))).toBeGreaterThan(paused);
+  }).toPass({ timeout: 15_000 });
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByTestId('pending-uploads')).toContainText('long-take.wav');
+  await page.unroute('**/api/uploads/*');
+  await page.getByTestId('file-input').setInputFiles(wav);
+  const again = page.getByTestId('upload-row').first();
+  await expect(again.getByTestId('resumed')).toBeVisible();
+  await expect(again).toHaveAttribute('data-state', 'done', { timeout: 30_000 });
+  const track = await trackOf(page, again);
+  expect(Math.abs(track.duration_ms - 150_000)).toBeLessThanOrEqual(100);
+  expect(track.versions[0].asset.channels).toBe(2);
+  // After a finished upload nothing is left to resume.
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByTestId('pending-uploads')).toHaveCount(0);
+});
+
+test('a file that is not audio fails with a reason on its track', async ({ page }) => {
+  const fake = join(dir, 'notes.mp3');
+  writeFileSync(fake, '<!doctype html><p>this is not audio</p>');
+  await signUp(page);
+  await page.goto('/upload');
+  await hydrated(page);
+  await page.getByTestId('file-input').setInputFiles(fake);
+  const row = page.getByTestId('upload-row').first();
+  await expect(row).toHaveAttribute('data-state', 'done', { timeout: 20_000 });
+  const href = await row.getByTestId('track-link').getAttribute('href');
+  await expect(async () => {
+    const t = await (await page.request.get(href!)).json();
+    expect(t.status).toBe('failed');
+    expect(t.error).toContain('not an audio file');
+  }).toPass({ timeout: 30_000 });
+});

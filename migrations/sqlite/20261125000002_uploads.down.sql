@@ -1,0 +1,10 @@
+ALTER TABLE assets DROP COLUMN processing_error;
+ALTER TABLE assets DROP COLUMN peaks_at;
+ALTER TABLE assets DROP COLUMN metadata_at;
+ALTER TABLE assets DROP COLUMN container;
+ALTER TABLE assets DROP COLUMN frames;
+DROP INDEX jobs_subject_idx;
+ALTER TABLE jobs DROP COLUMN subject;
+DROP INDEX uploads_expires_idx;
+DROP INDEX uploads_owner_state_idx;
+DROP TABLE uploads;

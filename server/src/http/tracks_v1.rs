@@ -1,0 +1,284 @@
+//! The machine API for tracks: `POST /api/v1/tracks` (multipart upload,
+//! 202 once the file is safely stored), `GET /api/v1/tracks/{id}` (the track
+//! with its metadata and each job's state) and `GET /api/v1/tracks/{id}/peaks`.
+
+use axum::extract::{Multipart, Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use http::{header, HeaderValue, StatusCode};
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
+
+use app::auth::guard::CurrentUser;
+use app::auth::Viewer;
+use app::errors::AppError;
+use app::state::AppState;
+use app::tracks::{TrackDetail, Visibility};
+
+use crate::ingest::{self, Incoming, Target};
+use crate::media::store::Store;
+use crate::worker::media::{PEAKS_FINE, PEAKS_OVERVIEW};
+
+#[derive(Debug, Serialize)]
+pub struct Accepted {
+    pub id: i64,
+    pub version_id: i64,
+    pub asset_id: i64,
+    pub status: &'static str,
+    pub url: String,
+}
+
+/// `POST /api/v1/tracks`: multipart with the file in `audio`, plus `title`,
+/// and optionally `tags`, `target` (track, version, stem), `track_id`,
+/// `version_id`, `role`.
+pub async fn create(
+    State(state): State<AppState>,
+    CurrentUser(viewer): CurrentUser,
+    headers: http::HeaderMap,
+    mut form: Multipart,
+) -> Result<Response, AppError> {
+    // Refuse early what cannot fit, before reading the body.
+    let declared: u64 = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if declared > state.settings.upload_max_bytes + 64 * 1024 {
+        return Err(too_large(&state));
+    }
+    ingest::check_quota(&state, viewer.id, declared.saturating_sub(4096)).await?;
+    state.queue.check_capacity().await?;
+
+    let store = Store::new(&state.settings.data_dir);
+    let tmp = store.tmp_path("upload");
+    let outcome = read_form(&state, &mut form, &tmp).await;
+    let (fields, file) = match outcome {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(e);
+        }
+    };
+    let Some((filename, mime, size)) = file else {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Err(AppError::bad_request(
+            "send the audio file in the multipart field \"audio\"",
+        ));
+    };
+    let result = async {
+        if size == 0 {
+            return Err(AppError::bad_request("the file is empty"));
+        }
+        let target = target_of(&fields)?;
+        ingest::check_target(&state.db, viewer.id, &target).await?;
+        ingest::check_quota(&state, viewer.id, size).await?;
+        let incoming = Incoming {
+            owner_id: viewer.id,
+            title: field(&fields, "title").map(|t| t.chars().take(ingest::MAX_TITLE).collect()),
+            filename,
+            mime,
+            tags: field(&fields, "tags").map(|t| t.chars().take(500).collect()),
+            target,
+        };
+        ingest::ingest(&state, &tmp, &incoming, None).await
+    }
+    .await;
+    let done = match result {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(e);
+        }
+    };
+    let url = format!("/api/v1/tracks/{}", done.track_id);
+    let mut res = (
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            id: done.track_id,
+            version_id: done.version_id,
+            asset_id: done.asset_id,
+            status: "processing",
+            url: url.clone(),
+        }),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&url) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(res)
+}
+
+fn too_large(state: &AppState) -> AppError {
+    AppError::PayloadTooLarge(format!(
+        "the file is larger than the largest upload allowed ({})",
+        app::fmt::bytes(state.settings.upload_max_bytes as i64)
+    ))
+}
+
+type FileInfo = (Option<String>, Option<String>, u64);
+
+/// Reads the text fields and streams `audio` to `tmp`.
+async fn read_form(
+    state: &AppState,
+    form: &mut Multipart,
+    tmp: &std::path::Path,
+) -> Result<(Vec<(String, String)>, Option<FileInfo>), AppError> {
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        AppError::bad_request(format!("malformed multipart body: {}", e.body_text()))
+    };
+    let mut fields = Vec::new();
+    let mut file = None;
+    while let Some(mut part) = form.next_field().await.map_err(bad)? {
+        let name = part.name().unwrap_or_default().to_string();
+        if name == "audio" {
+            if file.is_some() {
+                return Err(AppError::bad_request("send one file in \"audio\""));
+            }
+            let filename = part
+                .file_name()
+                .map(|f| f.chars().take(255).collect::<String>());
+            let mime = part.content_type().map(str::to_string);
+            let io = |e: std::io::Error| AppError::internal("writing an upload", e);
+            let f = tokio::fs::File::create(tmp).await.map_err(io)?;
+            let mut out = tokio::io::BufWriter::with_capacity(1 << 20, f);
+            let mut size = 0u64;
+            while let Some(chunk) = part.chunk().await.map_err(bad)? {
+                size += chunk.len() as u64;
+                if size > state.settings.upload_max_bytes {
+                    return Err(too_large(state));
+                }
+                out.write_all(&chunk).await.map_err(io)?;
+            }
+            out.flush().await.map_err(io)?;
+            file = Some((filename, mime, size));
+        } else if fields.len() < 20 {
+            let text = part.text().await.map_err(bad)?;
+            if text.len() > 10_000 {
+                return Err(AppError::bad_request(format!(
+                    "the field \"{name}\" is too long"
+                )));
+            }
+            fields.push((name, text));
+        }
+    }
+    Ok((fields, file))
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, v)| k == name && !v.trim().is_empty())
+        .map(|(_, v)| v.trim())
+}
+
+fn target_of(fields: &[(String, String)]) -> Result<Target, AppError> {
+    let id = |name: &str| -> Result<i64, AppError> {
+        field(fields, name)
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|v| *v > 0)
+            .ok_or_else(|| AppError::bad_request(format!("\"{name}\" must be an id")))
+    };
+    match field(fields, "target").unwrap_or("track") {
+        "track" => Ok(Target::NewTrack),
+        "version" => Ok(Target::Version {
+            track_id: id("track_id")?,
+        }),
+        "stem" => {
+            let role = field(fields, "role").unwrap_or_default().to_lowercase();
+            if role.is_empty() || role.chars().count() > ingest::MAX_ROLE {
+                return Err(AppError::bad_request(
+                    "a stem needs a \"role\" (drums, vocals, …) of at most 40 characters",
+                ));
+            }
+            Ok(Target::Stem {
+                version_id: id("version_id")?,
+                role,
+            })
+        }
+        other => Err(AppError::bad_request(format!(
+            "unknown target \"{other}\" (track, version or stem)"
+        ))),
+    }
+}
+
+/// The track if `viewer` may see it: owners and admins always, others when
+/// it is not private. Hidden tracks answer 404 like missing ones.
+pub async fn visible_track(
+    state: &AppState,
+    viewer: &Viewer,
+    id: i64,
+) -> Result<TrackDetail, AppError> {
+    let t = app::tracks::db::get_detail(&state.db, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if t.owner_id == viewer.id || viewer.is_admin() || t.visibility != Visibility::Private {
+        Ok(t)
+    } else {
+        Err(AppError::NotFound)
+    }
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    CurrentUser(viewer): CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Json<TrackDetail>, AppError> {
+    Ok(Json(visible_track(&state, &viewer, id).await?))
+}
+
+#[derive(Deserialize)]
+pub struct PeaksQuery {
+    /// `overview` (default, about 1,000 points) or `fine`.
+    zoom: Option<String>,
+}
+
+pub async fn peaks(
+    State(state): State<AppState>,
+    CurrentUser(viewer): CurrentUser,
+    Path(id): Path<i64>,
+    Query(q): Query<PeaksQuery>,
+) -> Result<Response, AppError> {
+    let t = visible_track(&state, &viewer, id).await?;
+    let file = match q.zoom.as_deref() {
+        None | Some("overview") => PEAKS_OVERVIEW,
+        Some("fine") => PEAKS_FINE,
+        Some(_) => {
+            return Err(AppError::bad_request(
+                "zoom must be \"overview\" or \"fine\"",
+            ))
+        }
+    };
+    let version = t
+        .versions
+        .iter()
+        .find(|v| Some(v.id) == t.primary_version_id)
+        .ok_or(AppError::NotFound)?;
+    if let Some(err) = &version.asset.processing_error {
+        return Err(AppError::Conflict(format!(
+            "this track has no waveform: {err}"
+        )));
+    }
+    if !version.asset.peaks_ready {
+        return Err(AppError::Conflict(
+            "the waveform is still being computed; try again shortly".into(),
+        ));
+    }
+    let sha: String = sqlx::query_scalar("SELECT sha256 FROM assets WHERE id = $1")
+        .bind(version.asset.id)
+        .fetch_one(state.db.pool())
+        .await?;
+    let path = Store::new(&state.settings.data_dir)
+        .derived_dir(&sha)
+        .join(file);
+    let body = tokio::fs::read(&path)
+        .await
+        .map_err(|e| AppError::internal("reading peaks", e))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response())
+}

@@ -1,0 +1,439 @@
+//! Finalizing an upload: a complete file on disk becomes an asset in
+//! content-addressed storage and a new track, a new version of a track, or a
+//! stem of a version — every row written in one transaction together with the
+//! jobs that will process the file. Used by tus and by `POST /api/v1/tracks`.
+
+use std::path::Path;
+
+use sqlx::Row;
+
+use app::db::{now_ms, Db};
+use app::errors::AppError;
+use app::jobs::db::{enqueue_in, NewJob};
+use app::state::AppState;
+
+use crate::media::store::{hash_file, Store};
+
+/// What an uploaded file becomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    NewTrack,
+    /// A new version of this track (which becomes its primary version).
+    Version {
+        track_id: i64,
+    },
+    /// A stem (`role`: drums, vocals, …) of this version.
+    Stem {
+        version_id: i64,
+        role: String,
+    },
+}
+
+impl Target {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Target::NewTrack => "track",
+            Target::Version { .. } => "version",
+            Target::Stem { .. } => "stem",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub owner_id: i64,
+    pub title: Option<String>,
+    pub filename: Option<String>,
+    pub mime: Option<String>,
+    pub tags: Option<String>,
+    pub target: Target,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ingested {
+    pub track_id: i64,
+    pub version_id: i64,
+    pub asset_id: i64,
+    pub stem_id: Option<i64>,
+}
+
+pub const MAX_TITLE: usize = 200;
+pub const MAX_ROLE: usize = 40;
+
+/// Checks, before any byte is received, that the target exists and belongs
+/// to `owner_id` (404 otherwise: others' objects are not revealed).
+pub async fn check_target(db: &Db, owner_id: i64, target: &Target) -> Result<(), AppError> {
+    let owner: Option<i64> = match target {
+        Target::NewTrack => return Ok(()),
+        Target::Version { track_id } => {
+            sqlx::query_scalar("SELECT owner_id FROM tracks WHERE id = $1")
+                .bind(track_id)
+                .fetch_optional(db.pool())
+                .await?
+        }
+        Target::Stem { version_id, .. } => sqlx::query_scalar(
+            "SELECT t.owner_id FROM track_versions v JOIN tracks t ON t.id = v.track_id WHERE v.id = $1",
+        )
+        .bind(version_id)
+        .fetch_optional(db.pool())
+        .await?,
+    };
+    match owner {
+        Some(o) if o == owner_id => Ok(()),
+        _ => Err(AppError::NotFound),
+    }
+}
+
+/// Quota check: `incoming` more bytes (plus uploads already under way) must
+/// fit in the user's quota; 413 with the figures otherwise.
+pub async fn check_quota(state: &AppState, owner_id: i64, incoming: u64) -> Result<(), AppError> {
+    let usage = state.usage.get(&state.db, owner_id).await?;
+    let quota = usage
+        .quota
+        .map(|q| q.max(0) as u64)
+        .unwrap_or(state.settings.default_quota_bytes);
+    let pending: Option<i64> = sqlx::query_scalar(
+        "SELECT CAST(SUM(length) AS BIGINT) FROM uploads \
+         WHERE owner_id = $1 AND state = 'receiving' AND concat <> 'final' AND expires_at > $2",
+    )
+    .bind(owner_id)
+    .bind(now_ms())
+    .fetch_one(state.db.pool())
+    .await?;
+    let used = usage.used.max(0) as u64 + pending.unwrap_or(0).max(0) as u64;
+    if used.saturating_add(incoming) > quota {
+        return Err(AppError::PayloadTooLarge(format!(
+            "this file ({}) does not fit in your storage quota: {} of {} used",
+            app::fmt::bytes(incoming as i64),
+            app::fmt::bytes(used as i64),
+            app::fmt::bytes(quota as i64)
+        )));
+    }
+    Ok(())
+}
+
+/// Stores the complete file at `file` (linked into storage, then removed)
+/// and writes its rows. With `upload_id`, the upload is marked done in the same
+/// transaction; if another request finalized it first, its result is
+/// returned and nothing is written twice.
+pub async fn ingest(
+    state: &AppState,
+    file: &Path,
+    incoming: &Incoming,
+    upload_id: Option<&str>,
+) -> Result<Ingested, AppError> {
+    let store = Store::new(&state.settings.data_dir);
+    let (sha, size) = hash_file(file)
+        .await
+        .map_err(|e| AppError::internal("hashing an upload", e))?;
+    let key = store
+        .commit(file, &sha)
+        .await
+        .map_err(|e| AppError::internal("storing an upload", e))?;
+    let now = now_ms();
+    let db = &state.db;
+    let mut tx = db.pool().begin().await?;
+
+    if let Some(id) = upload_id {
+        // Claims the upload first: a write lock at once on SQLite, and the
+        // loser of a race finds the winner's result.
+        let claimed = sqlx::query(
+            "UPDATE uploads SET state = 'done', updated_at = $1 WHERE id = $2 AND state = 'receiving'",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            drop(tx);
+            let _ = tokio::fs::remove_file(file).await;
+            return finished_result(db, id).await;
+        }
+    }
+
+    // One asset per owner and content: the same file uploaded twice is one file.
+    let existing: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM assets WHERE owner_id = $1 AND sha256 = $2 ORDER BY id LIMIT 1",
+    )
+    .bind(incoming.owner_id)
+    .bind(&sha)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let asset_id = match existing {
+        Some(id) => id,
+        None => {
+            let mime = incoming
+                .mime
+                .clone()
+                .filter(|m| m.starts_with("audio/") || m == "application/ogg")
+                .or_else(|| {
+                    incoming
+                        .filename
+                        .as_deref()
+                        .and_then(|f| mime_guess::from_path(f).first())
+                        .map(|m| m.essence_str().to_string())
+                })
+                .unwrap_or_else(|| "application/octet-stream".into());
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO assets (owner_id, storage_key, size_bytes, sha256, mime, original_filename, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            )
+            .bind(incoming.owner_id)
+            .bind(&key)
+            .bind(size as i64)
+            .bind(&sha)
+            .bind(&mime)
+            .bind(incoming.filename.as_deref())
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE users SET storage_used_bytes = storage_used_bytes + $1 WHERE id = $2",
+            )
+            .bind(size as i64)
+            .bind(incoming.owner_id)
+            .execute(&mut *tx)
+            .await?;
+            enqueue_in(
+                &mut tx,
+                &NewJob::new(crate::worker::media::METADATA, asset_payload(id))
+                    .dedupe(format!("metadata:{id}"))
+                    .subject(format!("asset:{id}"))
+                    .priority(10),
+            )
+            .await?;
+            id
+        }
+    };
+    let asset = sqlx::query(
+        "SELECT duration_ms, metadata_at, peaks_at, processing_error FROM assets WHERE id = $1",
+    )
+    .bind(asset_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let duration_ms: Option<i64> = asset.get("duration_ms");
+    let status = if asset.get::<Option<String>, _>("processing_error").is_some() {
+        "failed"
+    } else if asset.get::<Option<i64>, _>("peaks_at").is_some() {
+        "ready"
+    } else {
+        "processing"
+    };
+
+    let title = incoming
+        .title
+        .clone()
+        .filter(|t| !t.trim().is_empty())
+        .or_else(|| incoming.filename.as_deref().map(title_from_filename))
+        .unwrap_or_else(|| "Untitled".into());
+    let title: String = title.trim().chars().take(MAX_TITLE).collect();
+
+    let (track_id, version_id, stem_id) = match &incoming.target {
+        Target::NewTrack => {
+            let slug = slugify(&title);
+            let track_id: i64 = sqlx::query_scalar(
+                "INSERT INTO tracks (owner_id, slug, title, tags, duration_ms, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+            )
+            .bind(incoming.owner_id)
+            .bind(&slug)
+            .bind(&title)
+            .bind(incoming.tags.as_deref().unwrap_or(""))
+            .bind(duration_ms)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            let version_id = insert_version(&mut tx, track_id, asset_id, 1, status, now).await?;
+            (track_id, version_id, None)
+        }
+        Target::Version { track_id } => {
+            let owner: Option<i64> =
+                sqlx::query_scalar("SELECT owner_id FROM tracks WHERE id = $1")
+                    .bind(track_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if owner != Some(incoming.owner_id) {
+                return Err(AppError::NotFound);
+            }
+            let last: Option<i64> = sqlx::query_scalar(
+                "SELECT MAX(version_number) FROM track_versions WHERE track_id = $1",
+            )
+            .bind(track_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let version_id = insert_version(
+                &mut tx,
+                *track_id,
+                asset_id,
+                last.unwrap_or(0) + 1,
+                status,
+                now,
+            )
+            .await?;
+            sqlx::query("UPDATE tracks SET duration_ms = $1, updated_at = $2 WHERE id = $3")
+                .bind(duration_ms)
+                .bind(now)
+                .bind(track_id)
+                .execute(&mut *tx)
+                .await?;
+            (*track_id, version_id, None)
+        }
+        Target::Stem { version_id, role } => {
+            let row: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT t.id, t.owner_id FROM track_versions v JOIN tracks t ON t.id = v.track_id WHERE v.id = $1",
+            )
+            .bind(version_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((track_id, owner)) = row else {
+                return Err(AppError::NotFound);
+            };
+            if owner != incoming.owner_id {
+                return Err(AppError::NotFound);
+            }
+            let stem_id: i64 = sqlx::query_scalar(
+                "INSERT INTO stems (version_id, role, asset_id, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+            )
+            .bind(version_id)
+            .bind(role)
+            .bind(asset_id)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            (track_id, *version_id, Some(stem_id))
+        }
+    };
+    if let Some(id) = upload_id {
+        sqlx::query(
+            "UPDATE uploads SET track_id = $1, version_id = $2, asset_id = $3, lock_token = NULL, lock_until = NULL WHERE id = $4",
+        )
+        .bind(track_id)
+        .bind(version_id)
+        .bind(asset_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    let _ = tokio::fs::remove_file(file).await;
+    state.usage.invalidate(incoming.owner_id).await;
+    state.queue.wake().notify_waiters();
+    Ok(Ingested {
+        track_id,
+        version_id,
+        asset_id,
+        stem_id,
+    })
+}
+
+async fn insert_version(
+    tx: &mut sqlx::AnyConnection,
+    track_id: i64,
+    asset_id: i64,
+    number: i64,
+    status: &str,
+    now: i64,
+) -> Result<i64, AppError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO track_versions (track_id, asset_id, version_number, status, created_at) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(track_id)
+    .bind(asset_id)
+    .bind(number)
+    .bind(status)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE tracks SET primary_version_id = $1 WHERE id = $2")
+        .bind(id)
+        .bind(track_id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(id)
+}
+
+/// The result recorded by whoever finalized upload `id`.
+async fn finished_result(db: &Db, id: &str) -> Result<Ingested, AppError> {
+    let row: Option<(Option<i64>, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT track_id, version_id, asset_id FROM uploads WHERE id = $1 AND state = 'done'",
+    )
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?;
+    match row {
+        Some((Some(track_id), Some(version_id), Some(asset_id))) => Ok(Ingested {
+            track_id,
+            version_id,
+            asset_id,
+            stem_id: None,
+        }),
+        _ => Err(AppError::Conflict(
+            "this upload is being finalized by another request".into(),
+        )),
+    }
+}
+
+pub fn asset_payload(asset_id: i64) -> String {
+    format!("{{\"asset_id\":{asset_id}}}")
+}
+
+/// "my_song-final.mp3" → "my song final".
+pub fn title_from_filename(name: &str) -> String {
+    let base = Path::new(name)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or(name);
+    let t: String = base
+        .chars()
+        .map(|c| if c == '_' || c == '-' { ' ' } else { c })
+        .collect();
+    let t = t.split_whitespace().collect::<Vec<_>>().join(" ");
+    if t.is_empty() {
+        "Untitled".into()
+    } else {
+        t
+    }
+}
+
+/// A URL-safe, unique slug: the title's words plus a random suffix.
+pub fn slugify(title: &str) -> String {
+    let mut s = String::new();
+    for c in title.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_alphanumeric() {
+            s.push(c);
+        } else if !s.ends_with('-') && !s.is_empty() {
+            s.push('-');
+        }
+        if s.len() >= 60 {
+            break;
+        }
+    }
+    let s = s.trim_end_matches('-');
+    let suffix: String = app::auth::session::new_token()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .take(6)
+        .collect();
+    if s.is_empty() {
+        format!("track-{suffix}")
+    } else {
+        format!("{s}-{suffix}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_and_slugs() {
+        assert_eq!(title_from_filename("my_song-final.mp3"), "my song final");
+        assert_eq!(title_from_filename(".mp3"), ".mp3");
+        let s = slugify("Hello, World! Ünïcode");
+        assert!(s.starts_with("hello-world-"), "{s}");
+        assert!(slugify("!!!").starts_with("track-"));
+    }
+}

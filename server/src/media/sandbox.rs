@@ -1,0 +1,338 @@
+//! Audio decoding in a sandbox: symphonia has known panics, endless loops and
+//! huge allocations on crafted input, so it never runs inside the server
+//! process. Each decode runs in a `wavekeep media-worker` child process with
+//! an address-space limit; the server talks to it over stdin/stdout (one JSON
+//! line per request, progress lines, one JSON result line), kills it when a
+//! request overruns its time budget, and starts a fresh one after any crash.
+//! Idle children are kept for the next request, so a file costs no process
+//! start.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+use super::analyze::{self, MediaError};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    Probe {
+        path: PathBuf,
+        budget_ms: u64,
+    },
+    Waveform {
+        path: PathBuf,
+        fine_spp: u32,
+        overview_points: u32,
+        budget_ms: u64,
+    },
+}
+
+pub use super::analyze::AudioInfo as Info;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Line {
+    Progress(u8),
+    Info(Info),
+    /// audiowaveform JSON: the overview and the finer zoom level.
+    Peaks {
+        overview: String,
+        fine: String,
+    },
+    Failed {
+        kind: FailKind,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailKind {
+    /// The file is not audio we read, or is damaged: retrying will not help.
+    Unreadable,
+    TimedOut,
+    Io,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SandboxError {
+    #[error("{0}")]
+    Unreadable(String),
+    #[error("{0}")]
+    TimedOut(String),
+    #[error("the decoder crashed on this file ({0}); the file is probably damaged")]
+    Crashed(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+impl SandboxError {
+    /// Errors a retry cannot fix (the file itself is the problem).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, SandboxError::Unreadable(_) | SandboxError::Crashed(_))
+    }
+}
+
+struct Proc {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+/// A pool of media worker processes.
+pub struct MediaPool {
+    exe: PathBuf,
+    memory_mb: u64,
+    idle: Mutex<Vec<Proc>>,
+    max_idle: usize,
+}
+
+impl MediaPool {
+    pub fn new(exe: PathBuf, memory_mb: u64, max_idle: usize) -> Self {
+        MediaPool {
+            exe,
+            memory_mb,
+            idle: Mutex::new(Vec::new()),
+            max_idle,
+        }
+    }
+
+    fn spawn(&self) -> Result<Proc, SandboxError> {
+        let mut child = Command::new(&self.exe)
+            .arg("media-worker")
+            .arg(self.memory_mb.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| {
+                SandboxError::Io(format!(
+                    "could not start the media worker {}: {e}",
+                    self.exe.display()
+                ))
+            })?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(SandboxError::Io("the media worker has no pipes".into()));
+        };
+        Ok(Proc {
+            child,
+            stdin,
+            stdout: BufReader::new(stdout),
+        })
+    }
+
+    fn take(&self) -> Result<Proc, SandboxError> {
+        let idle = self.idle.lock().ok().and_then(|mut v| v.pop());
+        match idle {
+            Some(p) => Ok(p),
+            None => self.spawn(),
+        }
+    }
+
+    fn give_back(&self, p: Proc) {
+        if let Ok(mut v) = self.idle.lock() {
+            if v.len() < self.max_idle {
+                v.push(p);
+            }
+        }
+    }
+
+    pub async fn probe(&self, path: &Path, budget: Duration) -> Result<Info, SandboxError> {
+        let req = Request::Probe {
+            path: path.to_path_buf(),
+            budget_ms: budget.as_millis() as u64,
+        };
+        match self.call(&req, budget, &mut |_| {}).await? {
+            Line::Info(i) => Ok(i),
+            _ => Err(SandboxError::Io(
+                "the media worker answered out of turn".into(),
+            )),
+        }
+    }
+
+    /// Peaks (overview, fine) as audiowaveform JSON.
+    pub async fn waveform(
+        &self,
+        path: &Path,
+        fine_spp: u32,
+        overview_points: u32,
+        budget: Duration,
+        progress: &mut (dyn FnMut(u8) + Send),
+    ) -> Result<(String, String), SandboxError> {
+        let req = Request::Waveform {
+            path: path.to_path_buf(),
+            fine_spp,
+            overview_points,
+            budget_ms: budget.as_millis() as u64,
+        };
+        match self.call(&req, budget, progress).await? {
+            Line::Peaks { overview, fine } => Ok((overview, fine)),
+            _ => Err(SandboxError::Io(
+                "the media worker answered out of turn".into(),
+            )),
+        }
+    }
+
+    async fn call(
+        &self,
+        req: &Request,
+        budget: Duration,
+        progress: &mut (dyn FnMut(u8) + Send),
+    ) -> Result<Line, SandboxError> {
+        let mut line = serde_json::to_string(req).map_err(|e| SandboxError::Io(e.to_string()))?;
+        line.push('\n');
+        // A reused child may have died while idle: one fresh try.
+        let mut proc = self.take()?;
+        if proc.stdin.write_all(line.as_bytes()).await.is_err() {
+            proc = self.spawn()?;
+            proc.stdin.write_all(line.as_bytes()).await.map_err(|e| {
+                SandboxError::Io(format!("the media worker did not take the request: {e}"))
+            })?;
+        }
+        let _ = proc.stdin.flush().await;
+        // The child enforces the budget itself; this is the hard stop when it cannot.
+        let deadline = tokio::time::Instant::now() + budget + Duration::from_secs(2);
+        let mut buf = String::new();
+        loop {
+            buf.clear();
+            let read = tokio::time::timeout_at(deadline, proc.stdout.read_line(&mut buf)).await;
+            match read {
+                Err(_) => {
+                    let _ = proc.child.start_kill();
+                    return Err(SandboxError::TimedOut(format!(
+                        "decoding took longer than {} s; the file is probably damaged",
+                        budget.as_secs().max(1)
+                    )));
+                }
+                Ok(Ok(0)) | Ok(Err(_)) => {
+                    let status =
+                        tokio::time::timeout(Duration::from_secs(2), proc.child.wait()).await;
+                    let why = match status {
+                        Ok(Ok(s)) => describe_exit(s),
+                        _ => "no answer".into(),
+                    };
+                    return Err(SandboxError::Crashed(why));
+                }
+                Ok(Ok(_)) => {}
+            }
+            match serde_json::from_str::<Line>(buf.trim_end()) {
+                Ok(Line::Progress(p)) => progress(p),
+                Ok(Line::Failed { kind, message }) => {
+                    self.give_back(proc);
+                    return Err(match kind {
+                        FailKind::Unreadable => SandboxError::Unreadable(message),
+                        FailKind::TimedOut => SandboxError::TimedOut(message),
+                        FailKind::Io => SandboxError::Io(message),
+                    });
+                }
+                Ok(done) => {
+                    self.give_back(proc);
+                    return Ok(done);
+                }
+                Err(_) => {
+                    let _ = proc.child.start_kill();
+                    return Err(SandboxError::Crashed("unreadable answer".into()));
+                }
+            }
+        }
+    }
+}
+
+fn describe_exit(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (_, Some(6)) => "it ran out of its memory budget or panicked".into(),
+        (_, Some(9)) => "it was killed".into(),
+        (_, Some(sig)) => format!("signal {sig}"),
+        (Some(101), _) => "it panicked".into(),
+        (Some(code), _) => format!("exit code {code}"),
+        _ => "unknown exit".into(),
+    }
+}
+
+/// The child side: `wavekeep media-worker <memory-mb>`. Limits its own address
+/// space, then answers requests from stdin until stdin closes.
+pub fn child_main(memory_mb: u64) -> std::process::ExitCode {
+    let bytes = memory_mb.saturating_mul(1024 * 1024);
+    if let Err(e) = rlimit::setrlimit(rlimit::Resource::AS, bytes, bytes) {
+        eprintln!("media-worker: could not set the memory limit: {e}");
+    }
+    // A panic is reported by the exit status; keep stderr quiet.
+    std::panic::set_hook(Box::new(|_| {}));
+    let stdin = std::io::stdin();
+    let mut out = std::io::stdout().lock();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let answer = match serde_json::from_str::<Request>(&line) {
+            Ok(req) => handle(req, &mut out),
+            Err(e) => Line::Failed {
+                kind: FailKind::Io,
+                message: format!("bad request: {e}"),
+            },
+        };
+        if send(&mut out, &answer).is_err() {
+            break;
+        }
+    }
+    std::process::ExitCode::SUCCESS
+}
+
+fn send(out: &mut impl Write, line: &Line) -> std::io::Result<()> {
+    let mut s = serde_json::to_string(line).map_err(std::io::Error::other)?;
+    s.push('\n');
+    out.write_all(s.as_bytes())?;
+    out.flush()
+}
+
+fn failed(e: MediaError) -> Line {
+    let kind = match e {
+        MediaError::Unsupported(_) | MediaError::Malformed(_) => FailKind::Unreadable,
+        MediaError::TimedOut => FailKind::TimedOut,
+        MediaError::Io(_) => FailKind::Io,
+    };
+    Line::Failed {
+        kind,
+        message: e.to_string(),
+    }
+}
+
+fn handle(req: Request, out: &mut impl Write) -> Line {
+    match req {
+        Request::Probe { path, budget_ms } => {
+            let deadline = Instant::now() + Duration::from_millis(budget_ms);
+            match analyze::probe(&path, deadline) {
+                Ok(i) => Line::Info(i),
+                Err(e) => failed(e),
+            }
+        }
+        Request::Waveform {
+            path,
+            fine_spp,
+            overview_points,
+            budget_ms,
+        } => {
+            let deadline = Instant::now() + Duration::from_millis(budget_ms);
+            let mut report = |p: u8| {
+                let _ = send(out, &Line::Progress(p));
+            };
+            match analyze::waveform(&path, fine_spp, overview_points, deadline, &mut report) {
+                Ok((overview, fine)) => Line::Peaks {
+                    overview: overview.to_json(),
+                    fine: fine.to_json(),
+                },
+                Err(e) => failed(e),
+            }
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! The media jobs: `metadata` (duration, sample rate, channels, bit depth,
+//! codec, bitrate) then `waveform` (audiowaveform peaks), both decoded in the
+//! sandboxed media worker processes; and `storage`, which reconciles every
+//! user's storage total with the assets they own.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use sqlx::Row;
+
+use app::db::now_ms;
+use app::jobs::db::{enqueue_in, NewJob};
+use app::state::AppState;
+
+use super::{Job, JobContext, JobError, JobFuture};
+use crate::ingest::asset_payload;
+use crate::media::sandbox::{MediaPool, SandboxError};
+use crate::media::store::Store;
+
+pub const METADATA: &str = "metadata";
+pub const WAVEFORM: &str = "waveform";
+pub const STORAGE: &str = "storage";
+pub const STORAGE_EVERY: Duration = Duration::from_secs(600);
+
+/// Points in the overview (a 1,000-px view) and in the finer zoom level.
+pub const OVERVIEW_POINTS: u32 = 1000;
+pub const FINE_POINTS: u64 = 10_000;
+pub const PEAKS_OVERVIEW: &str = "peaks-overview.json";
+pub const PEAKS_FINE: &str = "peaks-fine.json";
+
+#[derive(Deserialize)]
+struct AssetPayload {
+    asset_id: i64,
+}
+
+fn asset_id(ctx: &JobContext) -> Result<i64, JobError> {
+    serde_json::from_str::<AssetPayload>(&ctx.payload)
+        .map(|p| p.asset_id)
+        .map_err(|e| JobError::permanent(format!("bad payload: {e}")))
+}
+
+fn db_err(what: &str) -> impl Fn(sqlx::Error) -> JobError + '_ {
+    move |e| JobError::retry(format!("{what}: {e}"))
+}
+
+fn sandbox_err(e: SandboxError) -> JobError {
+    if e.is_permanent() {
+        JobError::permanent(e.to_string())
+    } else {
+        JobError::retry(e.to_string())
+    }
+}
+
+/// The stored file of an asset, when the asset still exists.
+async fn asset_file(
+    state: &AppState,
+    id: i64,
+) -> Result<Option<(std::path::PathBuf, String)>, JobError> {
+    let row: Option<(String, String)> =
+        sqlx::query_as("SELECT storage_key, sha256 FROM assets WHERE id = $1")
+            .bind(id)
+            .fetch_optional(state.db.pool())
+            .await
+            .map_err(db_err("loading the asset"))?;
+    Ok(row.map(|(key, sha)| (Store::new(&state.settings.data_dir).path_of(&key), sha)))
+}
+
+/// Marks an asset (and the versions playing it) failed, with the reason a
+/// person reads on the track page.
+async fn mark_failed(state: AppState, payload: String, error: String) {
+    let Ok(p) = serde_json::from_str::<AssetPayload>(&payload) else {
+        return;
+    };
+    let db = state.db.pool();
+    let res = async {
+        sqlx::query("UPDATE assets SET processing_error = $1 WHERE id = $2")
+            .bind(&error)
+            .bind(p.asset_id)
+            .execute(db)
+            .await?;
+        sqlx::query("UPDATE track_versions SET status = 'failed' WHERE asset_id = $1")
+            .bind(p.asset_id)
+            .execute(db)
+            .await
+    }
+    .await;
+    if let Err(e) = res {
+        tracing::warn!(asset = p.asset_id, error = %e, "could not record a processing failure");
+    }
+}
+
+pub struct Metadata {
+    pub pool: Arc<MediaPool>,
+}
+
+impl Job for Metadata {
+    fn kind(&self) -> &'static str {
+        METADATA
+    }
+
+    fn concurrency(&self) -> usize {
+        2
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(120)
+    }
+
+    fn on_dead(&self, state: AppState, payload: String, error: String) -> JobFuture {
+        Box::pin(async move {
+            mark_failed(state, payload, error).await;
+            Ok(())
+        })
+    }
+
+    fn run(&self, ctx: JobContext) -> JobFuture {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let id = asset_id(&ctx)?;
+            let Some((path, _)) = asset_file(&ctx.state, id).await? else {
+                return Ok(());
+            };
+            let info = pool
+                .probe(&path, Duration::from_secs(60))
+                .await
+                .map_err(sandbox_err)?;
+            let db = &ctx.state.db;
+            let mut tx = db.pool().begin().await.map_err(db_err("begin"))?;
+            sqlx::query(
+                "UPDATE assets SET duration_ms = $1, frames = $2, sample_rate = $3, channels = $4, \
+                 bit_depth = $5, codec = $6, bitrate = $7, container = $8, metadata_at = $9, \
+                 processing_error = NULL WHERE id = $10",
+            )
+            .bind(info.duration_ms)
+            .bind(i64::try_from(info.frames).unwrap_or(i64::MAX))
+            .bind(i64::from(info.sample_rate))
+            .bind(i64::from(info.channels))
+            .bind(info.bit_depth.map(i64::from))
+            .bind(&info.codec)
+            .bind(info.bitrate.map(i64::from))
+            .bind(&info.container)
+            .bind(now_ms())
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("storing metadata"))?;
+            // Denormalized for listings, which never open an audio file.
+            sqlx::query(
+                "UPDATE tracks SET duration_ms = $1 WHERE primary_version_id IN \
+                 (SELECT id FROM track_versions WHERE asset_id = $2)",
+            )
+            .bind(info.duration_ms)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("updating tracks"))?;
+            enqueue_in(
+                &mut tx,
+                &NewJob::new(WAVEFORM, asset_payload(id))
+                    .dedupe(format!("waveform:{id}"))
+                    .subject(format!("asset:{id}"))
+                    .priority(5),
+            )
+            .await
+            .map_err(|e| JobError::retry(format!("queueing the waveform: {e}")))?;
+            tx.commit().await.map_err(db_err("commit"))?;
+            ctx.state.queue.wake().notify_waiters();
+            Ok(())
+        })
+    }
+}
+
+pub struct Waveform {
+    pub pool: Arc<MediaPool>,
+}
+
+impl Job for Waveform {
+    fn kind(&self) -> &'static str {
+        WAVEFORM
+    }
+
+    fn concurrency(&self) -> usize {
+        2
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(1800)
+    }
+
+    fn on_dead(&self, state: AppState, payload: String, error: String) -> JobFuture {
+        Box::pin(async move {
+            mark_failed(state, payload, error).await;
+            Ok(())
+        })
+    }
+
+    fn run(&self, ctx: JobContext) -> JobFuture {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let id = asset_id(&ctx)?;
+            let Some((path, sha)) = asset_file(&ctx.state, id).await? else {
+                return Ok(());
+            };
+            let row = sqlx::query("SELECT frames, duration_ms FROM assets WHERE id = $1")
+                .bind(id)
+                .fetch_one(ctx.state.db.pool())
+                .await
+                .map_err(db_err("loading the asset"))?;
+            let frames: Option<i64> = row.get("frames");
+            let duration_ms: Option<i64> = row.get("duration_ms");
+            let frames = frames.unwrap_or(0).max(0) as u64;
+            let fine_spp = u32::try_from(frames.div_ceil(FINE_POINTS).max(32)).unwrap_or(u32::MAX);
+            // Decoding must run at least 20x real time, with a minute to spare.
+            let budget = Duration::from_secs(60)
+                + Duration::from_millis(duration_ms.unwrap_or(0).max(0) as u64 / 20);
+            let progress = ctx.clone();
+            let (overview, fine) = pool
+                .waveform(&path, fine_spp, OVERVIEW_POINTS, budget, &mut |p| {
+                    progress.progress(i64::from(p))
+                })
+                .await
+                .map_err(sandbox_err)?;
+            let store = Store::new(&ctx.state.settings.data_dir);
+            let dir = store.derived_dir(&sha);
+            let io = |e: std::io::Error| JobError::retry(format!("writing peaks: {e}"));
+            store
+                .write_atomic(dir.join(PEAKS_FINE), fine.into_bytes())
+                .await
+                .map_err(io)?;
+            store
+                .write_atomic(dir.join(PEAKS_OVERVIEW), overview.into_bytes())
+                .await
+                .map_err(io)?;
+            let db = ctx.state.db.pool();
+            let mut tx = db.begin().await.map_err(db_err("begin"))?;
+            sqlx::query("UPDATE assets SET peaks_at = $1 WHERE id = $2")
+                .bind(now_ms())
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err("storing peaks"))?;
+            sqlx::query(
+                "UPDATE track_versions SET status = 'ready' WHERE asset_id = $1 AND status = 'processing'",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("updating versions"))?;
+            tx.commit().await.map_err(db_err("commit"))?;
+            Ok(())
+        })
+    }
+}
+
+/// Recomputes every user's storage total from the assets they own.
+pub struct StorageReconcile;
+
+pub fn storage_job() -> NewJob {
+    NewJob::new(STORAGE, "{}").dedupe(STORAGE).priority(-5)
+}
+
+impl Job for StorageReconcile {
+    fn kind(&self) -> &'static str {
+        STORAGE
+    }
+
+    fn concurrency(&self) -> usize {
+        1
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(300)
+    }
+
+    fn run(&self, ctx: JobContext) -> JobFuture {
+        Box::pin(async move {
+            let changed = sqlx::query(
+                "UPDATE users SET storage_used_bytes = \
+                 COALESCE((SELECT SUM(size_bytes) FROM assets WHERE assets.owner_id = users.id), 0) \
+                 WHERE storage_used_bytes <> \
+                 COALESCE((SELECT SUM(size_bytes) FROM assets WHERE assets.owner_id = users.id), 0)",
+            )
+            .execute(ctx.state.db.pool())
+            .await
+            .map_err(db_err("reconciling storage"))?
+            .rows_affected();
+            if changed > 0 {
+                tracing::info!(users = changed, "storage totals corrected");
+            }
+            ctx.state.usage.invalidate_all();
+            Ok(())
+        })
+    }
+}
