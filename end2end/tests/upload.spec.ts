@@ -28,6 +28,9 @@ async function signUp(page: Page) {
 }
 
 async function trackOf(page: Page, row: ReturnType<Page['locator']>) {
+  // The row follows processing live (server-sent events) until the track is ready.
+  await expect(row).toHaveAttribute('data-processing', 'ready', { timeout: 30_000 });
+  await expect(row.getByTestId('upload-status')).toContainText('Ready ·');
   const href = await row.getByTestId('track-link').getAttribute('href');
   expect(href).toMatch(/^\/api\/v1\/tracks\/\d+$/);
   let track: any;
@@ -112,6 +115,8 @@ test('a file that is not audio fails with a reason on its track', async ({ page 
   await page.getByTestId('file-input').setInputFiles(fake);
   const row = page.getByTestId('upload-row').first();
   await expect(row).toHaveAttribute('data-state', 'done', { timeout: 20_000 });
+  await expect(row).toHaveAttribute('data-processing', 'failed', { timeout: 30_000 });
+  await expect(row.getByTestId('upload-status')).toContainText('not an audio file');
   const href = await row.getByTestId('track-link').getAttribute('href');
   await expect(async () => {
     const t = await (await page.request.get(href!)).json();

@@ -72,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api-keys/{id}", delete(http::api_v1::revoke_key))
         .route("/tracks/{id}", get(http::tracks_v1::get))
         .route("/tracks/{id}/peaks", get(http::tracks_v1::peaks))
+        .route("/tracks/{id}/events", get(http::tracks_v1::events))
         .route_layer(axum::middleware::from_fn_with_state(
             limiter.clone(),
             http::rate::limit,

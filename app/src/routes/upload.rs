@@ -52,6 +52,8 @@ struct Entry {
     speed: RwSignal<f64>,
     status: RwSignal<Status>,
     resumed: RwSignal<bool>,
+    /// After the upload: processing, ready or failed, and what to say.
+    processing: RwSignal<Option<(String, String)>>,
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     control: StoredValue<Option<client::Handle>, LocalStorage>,
 }
@@ -100,6 +102,7 @@ fn Uploader() -> impl IntoView {
                 speed: RwSignal::new(0.0),
                 status: RwSignal::new(Status::Starting),
                 resumed: RwSignal::new(false),
+                processing: RwSignal::new(None),
                 control: StoredValue::new_local(None),
             };
             entries.update(|v| v.push(entry.clone()));
@@ -172,6 +175,7 @@ fn UploadRow(entry: Entry) -> impl IntoView {
         speed,
         status,
         resumed,
+        processing,
         ..
     } = entry.clone();
     let pct = move || percent(sent.get(), size);
@@ -185,7 +189,10 @@ fn UploadRow(entry: Entry) -> impl IntoView {
             time_left(size - sent.get(), speed.get())
         ),
         Status::Paused => format!("Paused at {:.0} %", pct()),
-        Status::Done(_) => format!("Uploaded {} · processing", fmt::bytes(size as i64)),
+        Status::Done(_) => match processing.get() {
+            Some((_, text)) => text,
+            None => format!("Uploaded {} · processing", fmt::bytes(size as i64)),
+        },
         Status::Failed(e) => e,
     };
     let state_name = move || match status.get() {
@@ -197,7 +204,12 @@ fn UploadRow(entry: Entry) -> impl IntoView {
     };
     let control = entry.control;
     view! {
-        <li class="upload" data-testid="upload-row" data-state=state_name>
+        <li
+            class="upload"
+            data-testid="upload-row"
+            data-state=state_name
+            data-processing=move || processing.get().map(|(s, _)| s)
+        >
             <div class="upload-head">
                 <span class="upload-name">{name}</span>
                 <Show when=move || resumed.get()>
@@ -224,7 +236,11 @@ fn UploadRow(entry: Entry) -> impl IntoView {
             </div>
             <progress max="100" value=move || format!("{:.1}", pct())></progress>
             <p
-                class=move || if matches!(status.get(), Status::Failed(_)) { "error" } else { "muted" }
+                class=move || {
+                    let failed = matches!(status.get(), Status::Failed(_))
+                        || processing.get().is_some_and(|(s, _)| s == "failed");
+                    if failed { "error" } else { "muted" }
+                }
                 data-testid="upload-status"
             >
                 {line}
@@ -336,9 +352,13 @@ mod client {
             }
             sent.set(bytes);
         });
+        let processing = e.processing;
         let done = Closure::<dyn FnMut(f64)>::new(move |id: f64| {
             sent.set(e.size);
             status.set(Status::Done(id as i64));
+            if id > 0.0 {
+                watch(id as i64, processing);
+            }
         });
         let failed = Closure::<dyn FnMut(String)>::new(move |msg: String| {
             status.set(Status::Failed(msg));
@@ -353,6 +373,73 @@ mod client {
             Err(_) => status.set(Status::Failed(
                 "the uploader did not load; reload the page and try again".into(),
             )),
+        }
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Progress {
+        status: String,
+        error: Option<String>,
+        duration_ms: Option<i64>,
+        jobs: Vec<JobProgress>,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct JobProgress {
+        kind: String,
+        state: String,
+        progress: i64,
+    }
+
+    fn describe(p: &Progress) -> String {
+        match p.status.as_str() {
+            "ready" => format!(
+                "Ready · {}",
+                p.duration_ms.map(crate::fmt::duration).unwrap_or_default()
+            ),
+            "failed" => format!(
+                "Could not process this file: {}",
+                p.error.clone().unwrap_or_else(|| "unknown error".into())
+            ),
+            _ => {
+                let jobs: Vec<String> = p
+                    .jobs
+                    .iter()
+                    .map(|j| match j.state.as_str() {
+                        "Succeeded" => format!("{} ✓", j.kind),
+                        "Running" => format!("{} {} %", j.kind, j.progress),
+                        _ => format!("{} waiting", j.kind),
+                    })
+                    .collect();
+                format!("Processing · {}", jobs.join(" · "))
+            }
+        }
+    }
+
+    /// Follows the track's processing live (server-sent events) until it is
+    /// ready or failed.
+    fn watch(id: i64, processing: RwSignal<Option<(String, String)>>) {
+        let Ok(source) = web_sys::EventSource::new(&format!("/api/v1/tracks/{id}/events")) else {
+            return;
+        };
+        let on_event = {
+            let source = source.clone();
+            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+                let Some(data) = ev.data().as_string() else {
+                    return;
+                };
+                let Ok(p) = serde_json::from_str::<Progress>(&data) else {
+                    return;
+                };
+                if p.status != "processing" {
+                    source.close();
+                }
+                processing.set(Some((p.status.clone(), describe(&p))));
+            })
+            .into_js_value()
+        };
+        for name in ["progress", "done"] {
+            let _ = source.add_event_listener_with_callback(name, on_event.unchecked_ref());
         }
     }
 

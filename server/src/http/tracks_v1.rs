@@ -282,3 +282,92 @@ pub async fn peaks(
     )
         .into_response())
 }
+
+/// What `/events` sends: the processing state of a track's primary file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct Progress {
+    status: String,
+    error: Option<String>,
+    duration_ms: Option<i64>,
+    jobs: Vec<JobProgress>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct JobProgress {
+    kind: String,
+    state: app::jobs::JobState,
+    progress: i64,
+    error: Option<String>,
+}
+
+impl From<&TrackDetail> for Progress {
+    fn from(t: &TrackDetail) -> Self {
+        Progress {
+            status: t.status.clone(),
+            error: t.error.clone(),
+            duration_ms: t.duration_ms,
+            jobs: t
+                .jobs
+                .iter()
+                .map(|j| JobProgress {
+                    kind: j.kind.clone(),
+                    state: j.state,
+                    progress: j.progress,
+                    error: j.last_error.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `GET /api/v1/tracks/{id}/events`: server-sent events with the track's
+/// processing state (each job's state and progress) whenever it changes, until
+/// the track is ready or failed. Works across processes: the state is read
+/// from the database, twice a second, only while someone listens.
+pub async fn events(
+    State(state): State<AppState>,
+    CurrentUser(viewer): CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let first = visible_track(&state, &viewer, id).await?;
+    let start = (Some(first), None::<Progress>, false);
+    let stream = futures::stream::unfold(start, move |(next, last, finished)| {
+        let state = state.clone();
+        async move {
+            if finished {
+                return None;
+            }
+            let mut next = next;
+            loop {
+                let t = match next.take() {
+                    Some(t) => t,
+                    None => {
+                        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                        match app::tracks::db::get_detail(&state.db, id).await {
+                            Ok(Some(t)) => t,
+                            Ok(None) => return None,
+                            Err(_) => continue,
+                        }
+                    }
+                };
+                let p = Progress::from(&t);
+                if last.as_ref() == Some(&p) {
+                    continue;
+                }
+                let done = p.status != "processing";
+                let event = Event::default()
+                    .event(if done { "done" } else { "progress" })
+                    .json_data(&p)
+                    .unwrap_or_default();
+                return Some((
+                    Ok::<_, std::convert::Infallible>(event),
+                    (None, Some(p), done),
+                ));
+            }
+        }
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}

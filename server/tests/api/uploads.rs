@@ -782,7 +782,67 @@ async fn malformed_files_fail_their_jobs_with_a_reason_and_the_server_keeps_answ
     assert_eq!(app.send(get("/healthz")).await.status, StatusCode::OK);
 }
 
+async fn track_events_stream_processing_live_until_done(b: Backend) {
+    use futures::StreamExt;
+    use tower::ServiceExt;
+    let app = TestApp::new(b).await;
+    let cookie = app.register("ana@example.com").await;
+    let key = api_key(&app, &cookie).await;
+    let bytes = std::fs::read(audio::mp3(3.0)).expect("mp3");
+    let res = app
+        .send(post_track(
+            &key,
+            &[("title", "Live")],
+            Some(("live.mp3", &bytes)),
+        ))
+        .await;
+    let id = res.json()["id"].as_i64().expect("id");
+
+    let mut req = with_bearer(get(&format!("/api/v1/tracks/{id}/events")), &key);
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            1,
+        ))));
+    let res = app.router.clone().oneshot(req).await.expect("infallible");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()[header::CONTENT_TYPE], "text/event-stream");
+    let reader = tokio::spawn(async move {
+        let mut text = String::new();
+        let mut body = res.into_body().into_data_stream();
+        while let Some(Ok(chunk)) = body.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        text
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    process(&app).await;
+    let text = tokio::time::timeout(Duration::from_secs(10), reader)
+        .await
+        .expect("the stream ends once the track is ready")
+        .expect("join");
+    let first = text
+        .find("event: progress")
+        .expect("a progress event first");
+    let done = text.find("event: done").expect("a done event last");
+    assert!(first < done, "{text}");
+    assert!(text.contains("\"state\":\"Queued\""), "{text}");
+    assert!(text[done..].contains("\"status\":\"ready\""), "{text}");
+    assert!(text[done..].contains("\"duration_ms\":30"), "{text}");
+
+    // Someone else cannot listen.
+    let bob = app.register("bob@example.com").await;
+    let res = app
+        .send(with_cookie(
+            get(&format!("/api/v1/tracks/{id}/events")),
+            &bob,
+        ))
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+}
+
 crate::both_backends!(
+    track_events_stream_processing_live_until_done,
     uploads_in_chunks_with_checksums_and_becomes_a_processed_track,
     tus_conformance_errors,
     a_second_patch_is_refused_and_an_interrupted_patch_resumes,
