@@ -171,6 +171,10 @@ pub async fn serve(
         worker::all_jobs(&state.settings),
     );
     let worker_task = tokio::spawn(jobs.run(stop_rx));
+    let pg_listen = tokio::spawn(worker::listen_for_enqueues(
+        state.db.clone(),
+        state.queue.wake(),
+    ));
     let scheduler = tokio::spawn(worker::schedule(state.queue.clone()));
     let app = router(state);
     tracing::info!(addr = %listener.local_addr()?, "wavekeep listening");
@@ -181,6 +185,7 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await?;
     scheduler.abort();
+    pg_listen.abort();
     let _ = stop_worker.send(true);
     let _ = worker_task.await;
     tracing::info!("wavekeep stopped");

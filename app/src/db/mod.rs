@@ -79,6 +79,8 @@ pub enum DbError {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// Kept for connections outside the pool (PostgreSQL LISTEN).
+    url: std::sync::Arc<secrecy::SecretString>,
 }
 
 impl Db {
@@ -106,7 +108,16 @@ impl Db {
             })
             .connect(url)
             .await?;
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            url: std::sync::Arc::new(url.to_string().into()),
+        })
+    }
+
+    /// The connection URL (a secret: it may hold a password).
+    pub fn url(&self) -> &secrecy::SecretString {
+        &self.url
     }
 
     pub fn pool(&self) -> &AnyPool {

@@ -15,6 +15,10 @@ use super::{backoff_ms, JobInfo, JobState};
 use crate::db::{is_unique_violation, now_ms, Backend, Db};
 use crate::errors::AppError;
 
+/// The PostgreSQL channel an enqueue notifies, so idle workers of every
+/// process start at once instead of at their next poll.
+pub const WAKE_CHANNEL: &str = "wavekeep_jobs";
+
 /// A job to enqueue.
 #[derive(Debug, Clone)]
 pub struct NewJob {
@@ -146,6 +150,14 @@ async fn insert(
     .fetch_optional(&mut *conn)
     .await?;
     if let Some(id) = inserted {
+        if conn.backend_name() == "PostgreSQL" {
+            // Wakes workers in every process (delivered at commit).
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(WAKE_CHANNEL)
+                .bind(&job.kind)
+                .execute(&mut *conn)
+                .await?;
+        }
         return Ok(Some(Enqueued::Created(id)));
     }
     let existing: Option<i64> =

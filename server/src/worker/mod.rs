@@ -58,6 +58,34 @@ pub async fn schedule(queue: app::jobs::queue::Queue) {
     }
 }
 
+/// On PostgreSQL, wakes this process's workers whenever any process enqueues
+/// (LISTEN on the queue's channel); reconnects after errors. On SQLite (one
+/// process) the in-process wake-up is enough and this returns at once.
+pub async fn listen_for_enqueues(db: app::db::Db, wake: Arc<Notify>) {
+    use secrecy::ExposeSecret;
+    if db.backend() != app::db::Backend::Postgres {
+        return;
+    }
+    loop {
+        let listener = async {
+            let mut l = sqlx::postgres::PgListener::connect(db.url().expose_secret()).await?;
+            l.listen(q::WAKE_CHANNEL).await?;
+            loop {
+                l.recv().await?;
+                wake.notify_waiters();
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), sqlx::Error>(())
+        };
+        if let Err(e) = listener.await {
+            tracing::warn!(error = %e, "queue LISTEN connection lost; reconnecting");
+        }
+        // Jobs enqueued while disconnected are found by the regular poll.
+        wake.notify_waiters();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 pub type JobFuture = Pin<Box<dyn Future<Output = Result<(), JobError>> + Send>>;
 
 /// Why a job failed; `permanent` errors (a malformed file) are not retried.

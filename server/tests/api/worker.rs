@@ -360,3 +360,65 @@ crate::both_backends!(
     cleanup_removes_expired_sessions_and_old_jobs,
     the_server_runs_cleanup_from_the_start,
 );
+
+/// Several processes on one PostgreSQL: an enqueue in one wakes idle
+/// workers in another at once (LISTEN/NOTIFY), not at their next poll.
+#[tokio::test]
+async fn postgres_enqueue_in_another_process_wakes_workers_at_once() {
+    if !crate::helpers::pg_enabled() {
+        eprintln!("skipped: PostgreSQL not configured");
+        return;
+    }
+    crate::helpers::bounded(async {
+        let app = TestApp::new(Backend::Postgres).await;
+        let slow_poll = WorkerSettings {
+            poll: Duration::from_secs(60),
+            ..settings()
+        };
+        let listen = tokio::spawn(server::worker::listen_for_enqueues(
+            app.state.db.clone(),
+            app.state.queue.wake(),
+        ));
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let worker = Worker::new(
+            app.state.clone(),
+            slow_poll,
+            app.state.queue.wake(),
+            vec![Arc::new(Probe::new("noop"))],
+        );
+        let run = tokio::spawn(worker.run(rx));
+        // Let the worker go idle and the listener connect.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+
+        // "Another process": its own pool and its own in-process wake-up.
+        let other = app::db::Db::connect(&app.database_url, &Default::default())
+            .await
+            .expect("second pool");
+        let queue = app::jobs::queue::Queue::new(other.clone(), 100);
+        let started = std::time::Instant::now();
+        queue
+            .enqueue(&app::jobs::db::NewJob::new("noop", "{}"))
+            .await
+            .expect("enqueue");
+        loop {
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'succeeded'")
+                .fetch_one(app.state.db.pool())
+                .await
+                .expect("count");
+            if n == 1 {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the job waited for a poll instead of being woken"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        eprintln!("cross-process enqueue-to-done: {:?}", started.elapsed());
+        let _ = stop.send(true);
+        let _ = run.await;
+        listen.abort();
+        other.close().await;
+    })
+    .await;
+}
