@@ -39,6 +39,9 @@ pub struct Settings {
     pub media_exe: Option<PathBuf>,
     /// Address-space limit of a media worker process, in MiB.
     pub media_memory_mb: u64,
+    /// How long a claimed job stays with its worker without a heartbeat;
+    /// after a crash its jobs run again this much later.
+    pub job_lease: Duration,
 }
 
 impl Default for Settings {
@@ -61,6 +64,7 @@ impl Default for Settings {
             api_rate_burst: 120,
             media_exe: None,
             media_memory_mb: 2048,
+            job_lease: Duration::from_secs(30),
         }
     }
 }

@@ -208,6 +208,15 @@ pub struct Config {
         global = true
     )]
     pub api_rate_burst: u32,
+    /// Seconds a running job's lease lasts without a heartbeat (its jobs run
+    /// again this long after a crash).
+    #[arg(
+        long,
+        env = "WAVEKEEP_JOB_LEASE_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub job_lease_secs: u64,
     /// Address-space limit of each sandboxed media decoder process, in MiB.
     #[arg(
         long,
@@ -264,6 +273,7 @@ impl Config {
             api_rate_burst: self.api_rate_burst.max(1),
             media_exe: None,
             media_memory_mb: self.media_memory_mb.max(256),
+            job_lease: Duration::from_secs(self.job_lease_secs.max(2)),
         }
     }
 }

@@ -133,10 +133,16 @@ pub async fn ingest(
     let now = now_ms();
     let db = &state.db;
     let mut tx = db.pool().begin().await?;
+    // Write first: SQLite then takes its write lock now rather than failing
+    // to upgrade a read lock later (SQLITE_BUSY); on PostgreSQL this row lock
+    // serializes one owner's finalizations, which keeps the usage total exact.
+    sqlx::query("UPDATE users SET storage_used_bytes = storage_used_bytes WHERE id = $1")
+        .bind(incoming.owner_id)
+        .execute(&mut *tx)
+        .await?;
 
     if let Some(id) = upload_id {
-        // Claims the upload first: a write lock at once on SQLite, and the
-        // loser of a race finds the winner's result.
+        // Claims the upload: the loser of a race finds the winner's result.
         let claimed = sqlx::query(
             "UPDATE uploads SET state = 'done', updated_at = $1 WHERE id = $2 AND state = 'receiving'",
         )

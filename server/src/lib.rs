@@ -166,7 +166,7 @@ pub async fn serve(
     let (stop_worker, stop_rx) = tokio::sync::watch::channel(false);
     let jobs = worker::Worker::new(
         state.clone(),
-        worker::WorkerSettings::default(),
+        worker::WorkerSettings::for_lease(state.settings.job_lease),
         state.queue.wake(),
         worker::all_jobs(&state.settings),
     );

@@ -66,6 +66,17 @@ async fn asset_file(
     Ok(row.map(|(key, sha)| (Store::new(&state.settings.data_dir).path_of(&key), sha)))
 }
 
+/// Whether the asset's `column` (metadata_at or peaks_at) is already set.
+async fn done_at(state: &AppState, id: i64, column: &'static str) -> Result<bool, JobError> {
+    let sql = format!("SELECT {column} FROM assets WHERE id = $1");
+    let at: Option<Option<i64>> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(state.db.pool())
+        .await
+        .map_err(db_err("loading the asset"))?;
+    Ok(at.flatten().is_some())
+}
+
 /// Marks an asset (and the versions playing it) failed, with the reason a
 /// person reads on the track page.
 async fn mark_failed(state: AppState, payload: String, error: String) {
@@ -121,6 +132,11 @@ impl Job for Metadata {
             let Some((path, _)) = asset_file(&ctx.state, id).await? else {
                 return Ok(());
             };
+            // An attempt that finished before a crash is not repeated (and
+            // does not queue its waveform twice).
+            if done_at(&ctx.state, id, "metadata_at").await? {
+                return Ok(());
+            }
             let info = pool
                 .probe(&path, Duration::from_secs(60))
                 .await
@@ -202,6 +218,9 @@ impl Job for Waveform {
             let Some((path, sha)) = asset_file(&ctx.state, id).await? else {
                 return Ok(());
             };
+            if done_at(&ctx.state, id, "peaks_at").await? {
+                return Ok(());
+            }
             let row = sqlx::query("SELECT frames, duration_ms FROM assets WHERE id = $1")
                 .bind(id)
                 .fetch_one(ctx.state.db.pool())

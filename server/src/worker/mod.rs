@@ -175,6 +175,17 @@ impl Default for WorkerSettings {
     }
 }
 
+impl WorkerSettings {
+    /// Defaults with this lease; the heartbeat renews it three times per lease.
+    pub fn for_lease(lease: Duration) -> Self {
+        WorkerSettings {
+            lease,
+            heartbeat: lease / 3,
+            ..WorkerSettings::default()
+        }
+    }
+}
+
 struct Kind {
     job: Arc<dyn Job>,
     permits: Arc<Semaphore>,

@@ -1,0 +1,227 @@
+//! kill -9 of the real server while 200 files are being processed: after a
+//! restart every job finishes, and every effect exists exactly once.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::helpers::{Backend, TestApp};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wavekeep");
+const FILES: usize = 200;
+
+/// A mono 16-bit WAV of a tone; `n` makes each file's content distinct.
+fn wav(n: usize) -> Vec<u8> {
+    let rate = 8000u32;
+    let frames = rate / 2;
+    let freq = 200.0 + n as f64 * 7.0;
+    let mut data = Vec::with_capacity(frames as usize * 2);
+    for i in 0..frames {
+        let v = (f64::from(i) / f64::from(rate) * freq * std::f64::consts::TAU).sin() * 8000.0;
+        data.extend_from_slice(&(v as i16).to_le_bytes());
+    }
+    let mut out = Vec::new();
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * 2).to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&data);
+    out
+}
+
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(data: &Path, url: &str, port: u16) -> Server {
+    Server(
+        Command::new(BIN)
+            .env_clear()
+            .env("DATABASE_URL", url)
+            .env("WAVEKEEP_DATA_DIR", data)
+            .env("WAVEKEEP_ADDR", format!("127.0.0.1:{port}"))
+            .env("WAVEKEEP_LOG", "warn")
+            .env("WAVEKEEP_JOB_LEASE_SECS", "3")
+            .env("WAVEKEEP_API_RATE_PER_MINUTE", "100000")
+            .env("WAVEKEEP_API_RATE_BURST", "10000")
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn wavekeep"),
+    )
+}
+
+async fn wait_ready(base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(r) = reqwest::get(format!("{base}/readyz")).await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{base} never became ready");
+}
+
+async fn scalar(app: &TestApp, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql)
+        .fetch_one(app.state.db.pool())
+        .await
+        .expect(sql)
+}
+
+async fn kill_9_mid_processing_loses_nothing_and_repeats_nothing(b: Backend) {
+    let app = TestApp::new(b).await;
+    let cookie = app.register("ana@example.com").await;
+    let key = app::auth::service::create_api_key_for_email(&app.state, "ana@example.com", "crash")
+        .await
+        .expect("key")
+        .secret;
+    let _ = cookie;
+    let data = tempfile::tempdir().expect("data dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = start(data.path(), &app.database_url, port);
+    wait_ready(&base).await;
+
+    // 200 files, 16 at a time; each queues a metadata job, then a waveform job.
+    let client = reqwest::Client::new();
+    let mut sizes = 0i64;
+    for chunk in (0..FILES).collect::<Vec<_>>().chunks(16) {
+        let sends = chunk.iter().map(|&n| {
+            let body = wav(n);
+            let form = reqwest::multipart::Form::new()
+                .text("title", format!("take {n}"))
+                .part(
+                    "audio",
+                    reqwest::multipart::Part::bytes(body).file_name(format!("take-{n}.wav")),
+                );
+            client
+                .post(format!("{base}/api/v1/tracks"))
+                .bearer_auth(&key)
+                .multipart(form)
+                .send()
+        });
+        for res in futures::future::join_all(sends).await {
+            let res = res.expect("upload");
+            assert_eq!(res.status(), reqwest::StatusCode::ACCEPTED);
+        }
+        sizes += chunk.iter().map(|&n| wav(n).len() as i64).sum::<i64>();
+    }
+    // Kill -9 while jobs are still in flight.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let done = scalar(&app, "SELECT COUNT(*) FROM jobs WHERE state = 'succeeded' AND kind IN ('metadata', 'waveform')").await;
+        if done >= 40 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "processing never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.0.kill().expect("kill -9");
+    let _ = server.0.wait();
+    let left = scalar(
+        &app,
+        "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')",
+    )
+    .await;
+    assert!(left > 0, "the kill came while jobs were in flight");
+
+    // Restart on the same database and data directory.
+    let _server = start(data.path(), &app.database_url, port);
+    wait_ready(&base).await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let pending = scalar(&app, "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running') AND kind IN ('metadata', 'waveform')").await;
+        let assets = scalar(
+            &app,
+            "SELECT COUNT(*) FROM assets WHERE peaks_at IS NOT NULL",
+        )
+        .await;
+        if pending == 0 && assets == FILES as i64 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{pending} jobs never finished after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Every upload is one track, one version, one asset, one stored file.
+    assert_eq!(app.count("tracks").await, FILES as i64);
+    assert_eq!(app.count("track_versions").await, FILES as i64);
+    assert_eq!(app.count("assets").await, FILES as i64);
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM assets WHERE metadata_at IS NOT NULL AND duration_ms = 500"
+        )
+        .await,
+        FILES as i64
+    );
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM track_versions WHERE status = 'ready'"
+        )
+        .await,
+        FILES as i64
+    );
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(*) FROM tracks WHERE duration_ms = 500").await,
+        FILES as i64
+    );
+    // Exactly one metadata and one waveform job succeeded per file; nothing is dead.
+    for kind in ["metadata", "waveform"] {
+        let per_asset: Vec<i64> = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE kind = $1 AND state = 'succeeded' GROUP BY subject",
+        )
+        .bind(kind)
+        .fetch_all(app.state.db.pool())
+        .await
+        .expect("jobs");
+        assert_eq!(per_asset.len(), FILES, "{kind}: one subject per file");
+        assert!(
+            per_asset.iter().all(|&n| n == 1),
+            "{kind} ran to success twice for a file"
+        );
+    }
+    assert_eq!(scalar(&app, "SELECT COUNT(*) FROM jobs WHERE state IN ('dead', 'cancelled') AND kind IN ('metadata', 'waveform')").await, 0);
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(*) FROM jobs WHERE kind = 'waveform'").await,
+        FILES as i64,
+        "no waveform was queued twice"
+    );
+    // Storage: the totals match, and each asset's file is whole on disk.
+    assert_eq!(
+        scalar(&app, "SELECT storage_used_bytes FROM users").await,
+        sizes
+    );
+    let keys: Vec<(String, i64)> = sqlx::query_as("SELECT storage_key, size_bytes FROM assets")
+        .fetch_all(app.state.db.pool())
+        .await
+        .expect("keys");
+    for (key, size) in keys {
+        let meta = std::fs::metadata(data.path().join(&key)).expect("object file");
+        assert_eq!(meta.len() as i64, size, "{key}");
+    }
+}
+
+crate::both_backends!(kill_9_mid_processing_loses_nothing_and_repeats_nothing);
