@@ -95,14 +95,25 @@ pub struct Lease {
 /// Enqueues a job unless `max_depth` jobs are already queued (then 503 with
 /// `Retry-After`: back-pressure instead of unbounded growth).
 pub async fn enqueue(db: &Db, job: &NewJob, max_depth: i64) -> Result<Enqueued, AppError> {
-    let depth: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'queued'")
-        .fetch_one(db.pool())
-        .await?;
-    if depth >= max_depth {
+    if depth(db).await? >= max_depth {
         return Err(AppError::Overloaded {
             retry_after_secs: 5,
         });
     }
+    enqueue_unbounded(db, job).await
+}
+
+/// Jobs waiting to run.
+pub async fn depth(db: &Db) -> Result<i64, AppError> {
+    Ok(
+        sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE state = 'queued'")
+            .fetch_one(db.pool())
+            .await?,
+    )
+}
+
+/// Enqueues without looking at the depth (the caller checked it).
+pub async fn enqueue_unbounded(db: &Db, job: &NewJob) -> Result<Enqueued, AppError> {
     // The insert and the look-up of a duplicate race with claims; a few tries settle it.
     for _ in 0..3 {
         let mut conn = db.pool().acquire().await?;

@@ -186,6 +186,9 @@ impl WorkerSettings {
     }
 }
 
+/// Most jobs one claim takes at once.
+const CLAIM_BATCH: usize = 16;
+
 struct Kind {
     job: Arc<dyn Job>,
     permits: Arc<Semaphore>,
@@ -288,15 +291,33 @@ impl Worker {
                 p = kind.permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
                 _ = stop.changed() => return,
             };
+            // Claim as many as there are free slots (up to a batch): fewer
+            // round trips when the queue is deep.
+            // Rate-limited kinds claim one at a time: a claimed job must not wait
+            // for tokens while its lease runs.
+            let batch = if kind.limiter.is_some() {
+                1
+            } else {
+                CLAIM_BATCH
+            };
+            let mut permits = vec![permit];
+            while permits.len() < batch {
+                match kind.permits.clone().try_acquire_owned() {
+                    Ok(p) => permits.push(p),
+                    Err(_) => break,
+                }
+            }
             // Listen before looking: an enqueue that lands while we claim still wakes us.
             let notified = self.wake.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let claimed = q::claim(&self.state.db, &self.owner, name, 1, self.settings.lease).await;
-            let lease = match claimed {
-                Ok(mut v) if !v.is_empty() => v.remove(0),
+            let want = i64::try_from(permits.len()).unwrap_or(1);
+            let claimed =
+                q::claim(&self.state.db, &self.owner, name, want, self.settings.lease).await;
+            let leases = match claimed {
+                Ok(v) if !v.is_empty() => v,
                 Ok(_) => {
-                    drop(permit);
+                    drop(permits);
                     tokio::select! {
                         _ = &mut notified => {},
                         _ = tokio::time::sleep(self.settings.poll) => {},
@@ -305,20 +326,22 @@ impl Worker {
                     continue;
                 }
                 Err(e) => {
-                    drop(permit);
+                    drop(permits);
                     tracing::warn!(job.kind = name, error = %e, "claim failed");
                     tokio::time::sleep(self.settings.poll).await;
                     continue;
                 }
             };
-            if let Some(limiter) = &kind.limiter {
-                limiter.until_ready().await;
+            for (lease, permit) in leases.into_iter().zip(permits) {
+                if let Some(limiter) = &kind.limiter {
+                    limiter.until_ready().await;
+                }
+                let w = self.clone();
+                tokio::spawn(async move {
+                    w.run_one(index, lease).await;
+                    drop(permit);
+                });
             }
-            let w = self.clone();
-            tokio::spawn(async move {
-                w.run_one(index, lease).await;
-                drop(permit);
-            });
         }
     }
 

@@ -290,6 +290,16 @@ async fn a_full_queue_answers_503_and_cleanup_keeps_recent_work(b: Backend) {
         }
         other => panic!("expected 503, got {other:?}"),
     }
+    // The queue handle (what requests use) keeps the same bound.
+    let queue = app::jobs::queue::Queue::new(db.clone(), 5);
+    assert!(matches!(
+        queue.enqueue(&NewJob::new("noop", "{}")).await,
+        Err(AppError::Overloaded { .. })
+    ));
+    assert!(matches!(
+        queue.check_capacity().await,
+        Err(AppError::Overloaded { .. })
+    ));
     assert_eq!(
         app.count("jobs").await,
         5,
