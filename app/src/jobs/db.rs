@@ -199,6 +199,7 @@ pub async fn claim(
          ORDER BY priority DESC, run_at, id LIMIT $5{lock}) \
          RETURNING id, kind, payload, attempts, max_attempts"
     );
+    let mut tx = bookkeeping_tx(db).await?;
     // The statement is built from constants only; every value is bound.
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(owner)
@@ -206,8 +207,9 @@ pub async fn claim(
         .bind(now)
         .bind(kind)
         .bind(limit)
-        .fetch_all(db.pool())
+        .fetch_all(&mut *tx)
         .await?;
+    tx.commit().await?;
     let mut leases: Vec<Lease> = rows
         .into_iter()
         .map(|r| Lease {
@@ -247,6 +249,7 @@ pub async fn heartbeat(
 
 /// Marks the attempt done; `false` when a newer attempt owns the job.
 pub async fn complete(db: &Db, lease: &Lease) -> Result<bool, AppError> {
+    let mut tx = bookkeeping_tx(db).await?;
     let res = sqlx::query(
         "UPDATE jobs SET state = 'succeeded', progress = 100, finished_at = $1, \
          lease_owner = NULL, lease_until = NULL \
@@ -256,9 +259,53 @@ pub async fn complete(db: &Db, lease: &Lease) -> Result<bool, AppError> {
     .bind(lease.id)
     .bind(&lease.owner)
     .bind(lease.attempt)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(res.rows_affected() == 1)
+}
+
+/// Records many successes of one worker in one statement (each fenced by
+/// its attempt, as in `complete`); returns how many were still ours.
+pub async fn complete_many(db: &Db, leases: &[Lease]) -> Result<u64, AppError> {
+    let mut done = 0;
+    for same_owner in leases.chunk_by(|a, b| a.owner == b.owner) {
+        let pairs: Vec<String> = (0..same_owner.len())
+            .map(|i| format!("(${}, ${})", 3 + 2 * i, 4 + 2 * i))
+            .collect();
+        // Built from placeholders only; every value is bound.
+        let sql = format!(
+            "UPDATE jobs SET state = 'succeeded', progress = 100, finished_at = $1, \
+             lease_owner = NULL, lease_until = NULL \
+             WHERE state = 'running' AND lease_owner = $2 AND (id, attempts) IN ({})",
+            pairs.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now_ms())
+            .bind(&same_owner[0].owner);
+        for l in same_owner {
+            q = q.bind(l.id).bind(l.attempt);
+        }
+        let mut tx = bookkeeping_tx(db).await?;
+        done += q.execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+    }
+    Ok(done)
+}
+
+/// A transaction for the queue's own bookkeeping (claims, completions). On
+/// PostgreSQL its commit does not wait for the WAL flush: should the server
+/// crash within that fraction of a second, the claim or completion is lost
+/// and the job simply runs again, which at-least-once delivery (and every
+/// job being idempotent) already allows. Job effects commit normally.
+async fn bookkeeping_tx(db: &Db) -> Result<sqlx::Transaction<'static, sqlx::Any>, AppError> {
+    let mut tx = db.pool().begin().await?;
+    if db.backend() == Backend::Postgres {
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(tx)
 }
 
 /// What became of a failed attempt.

@@ -1056,7 +1056,8 @@ async fn receive(
     Ok(Written { bytes, interrupted })
 }
 
-/// Expired unfinished uploads and old finished ones: rows and bytes.
+/// Expired unfinished uploads and old finished ones (rows and bytes),
+/// stale temporary files, and stored files left without a row by a crash.
 pub async fn sweep(state: &AppState) -> Result<u64, AppError> {
     let now = now_ms();
     let keep_done = state.settings.upload_expiry.as_millis() as i64;
@@ -1095,5 +1096,24 @@ pub async fn sweep(state: &AppState) -> Result<u64, AppError> {
         .sweep_uploads(Duration::from_secs(60), live.into_iter().collect())
         .await;
     let _ = store.sweep_tmp(Duration::from_secs(3600)).await;
+    // Files stored just before a crash, whose rows were never committed.
+    let recent = store
+        .recent_objects(
+            Duration::from_secs(3600),
+            Duration::from_secs(3 * 24 * 3600),
+        )
+        .await
+        .unwrap_or_default();
+    for (path, sha) in recent {
+        let used: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM assets WHERE sha256 = $1 LIMIT 1")
+                .bind(&sha)
+                .fetch_optional(state.db.pool())
+                .await?;
+        if used.is_none() {
+            tracing::info!(object = %sha, "removing a stored file no row refers to");
+            let _ = tokio::fs::remove_file(path).await;
+        }
+    }
     Ok(n)
 }

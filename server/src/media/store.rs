@@ -143,6 +143,48 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Objects last written between `min_age` and `max_age` ago: the only
+    /// ones a crash between storing a file and committing its row can leave
+    /// unreferenced. Returns (path, sha256) pairs for the caller to check.
+    pub async fn recent_objects(
+        &self,
+        min_age: Duration,
+        max_age: Duration,
+    ) -> std::io::Result<Vec<(PathBuf, String)>> {
+        let root = self.root.join("objects");
+        tokio::task::spawn_blocking(move || {
+            let now = SystemTime::now();
+            let mut out = Vec::new();
+            let mut dirs = vec![root];
+            while let Some(dir) = dirs.pop() {
+                let Ok(entries) = std::fs::read_dir(&dir) else {
+                    continue;
+                };
+                for entry in entries.flatten() {
+                    let Ok(meta) = entry.metadata() else { continue };
+                    if meta.is_dir() {
+                        dirs.push(entry.path());
+                        continue;
+                    }
+                    let age = meta
+                        .modified()
+                        .ok()
+                        .and_then(|t| now.duration_since(t).ok())
+                        .unwrap_or_default();
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    if age >= min_age && age <= max_age && name.len() == 64 {
+                        out.push((entry.path(), name));
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+}
+
 fn remove_older_than(
     dir: &Path,
     age: Duration,

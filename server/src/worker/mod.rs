@@ -202,6 +202,35 @@ pub struct Worker {
     owner: String,
     wake: Arc<Notify>,
     kinds: Arc<Vec<Kind>>,
+    /// While `run` runs: successes are recorded in batches by one task.
+    completer: Option<tokio::sync::mpsc::UnboundedSender<Completion>>,
+}
+
+type Completion = (Lease, tokio::sync::oneshot::Sender<()>);
+
+/// Records successes in batches: whatever finished while the previous batch
+/// was being written goes in the next statement (no added delay when idle).
+async fn record_completions(
+    db: app::db::Db,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Completion>,
+) {
+    let mut batch = Vec::new();
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < 500 {
+            match rx.try_recv() {
+                Ok(c) => batch.push(c),
+                Err(_) => break,
+            }
+        }
+        let leases: Vec<Lease> = batch.iter().map(|(l, _)| l.clone()).collect();
+        if let Err(e) = q::complete_many(&db, &leases).await {
+            tracing::error!(error = %e, jobs = leases.len(), "could not record job completions");
+        }
+        for (_, done) in batch.drain(..) {
+            let _ = done.send(());
+        }
+    }
 }
 
 impl Worker {
@@ -236,6 +265,7 @@ impl Worker {
             ),
             wake,
             kinds: Arc::new(kinds),
+            completer: None,
         }
     }
 
@@ -245,7 +275,10 @@ impl Worker {
 
     /// Runs every kind's loop until `stop` turns true, then waits up to the
     /// grace period for running attempts and releases the rest.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let completions = tokio::spawn(record_completions(self.state.db.clone(), rx));
+        self.completer = Some(tx);
         let mut loops = Vec::new();
         for i in 0..self.kinds.len() {
             loops.push(tokio::spawn(self.clone().kind_loop(i, stop.clone())));
@@ -281,6 +314,9 @@ impl Worker {
                 Err(e) => tracing::warn!(error = %e, "could not release running jobs"),
             }
         }
+        // Completions already handed over are written before we return.
+        self.completer = None;
+        let _ = tokio::time::timeout(Duration::from_secs(5), completions).await;
     }
 
     async fn kind_loop(self, index: usize, mut stop: watch::Receiver<bool>) {
@@ -388,7 +424,19 @@ impl Worker {
         };
         let ms = started.elapsed().as_millis() as u64;
         let recorded = match &outcome {
-            Ok(()) => q::complete(&self.state.db, &lease).await.map(|_| ()),
+            Ok(()) => match &self.completer {
+                Some(tx) => {
+                    let (done, recorded) = tokio::sync::oneshot::channel();
+                    match tx.send((lease.clone(), done)) {
+                        Ok(()) => {
+                            let _ = recorded.await;
+                            Ok(())
+                        }
+                        Err(_) => q::complete(&self.state.db, &lease).await.map(|_| ()),
+                    }
+                }
+                None => q::complete(&self.state.db, &lease).await.map(|_| ()),
+            },
             Err(e) => match q::fail(
                 &self.state.db,
                 &lease,

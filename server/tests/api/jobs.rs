@@ -323,7 +323,40 @@ async fn a_full_queue_answers_503_and_cleanup_keeps_recent_work(b: Backend) {
     assert_eq!(app.count("jobs").await, 2);
 }
 
+async fn batched_completions_are_fenced_per_attempt(b: Backend) {
+    let app = TestApp::new(b).await;
+    let db = &app.state.db;
+    for _ in 0..3 {
+        q::enqueue(db, &NewJob::new("noop", "{}"), 100)
+            .await
+            .expect("enqueue");
+    }
+    let leases = q::claim(db, "w1", "noop", 3, LEASE).await.expect("claim");
+    assert_eq!(leases.len(), 3);
+    // The third lease expires and another worker takes the job over.
+    sqlx::query("UPDATE jobs SET lease_until = 0 WHERE id = $1")
+        .bind(leases[2].id)
+        .execute(db.pool())
+        .await
+        .expect("expire");
+    q::reap_expired(db).await.expect("reap");
+    let newer = q::claim(db, "w2", "noop", 1, LEASE).await.expect("reclaim");
+    assert_eq!(newer[0].id, leases[2].id);
+    assert_eq!(q::complete_many(db, &leases).await.expect("complete"), 2);
+    assert_eq!(
+        q::get(db, leases[0].id).await.expect("job").state,
+        JobState::Succeeded
+    );
+    assert_eq!(
+        q::get(db, leases[2].id).await.expect("job").state,
+        JobState::Running,
+        "the newer attempt is untouched"
+    );
+    assert_eq!(q::complete_many(db, &newer).await.expect("complete"), 1);
+}
+
 crate::both_backends!(
+    batched_completions_are_fenced_per_attempt,
     claims_by_priority_then_age,
     dedupe_holds_under_concurrent_enqueues,
     failures_back_off_with_jitter_then_die_keeping_every_error,

@@ -347,7 +347,25 @@ async fn tus_conformance_errors(b: Backend) {
             .status,
         StatusCode::GONE
     );
+    // A stored file whose row never committed (a crash), and a stale temp file.
+    let dir = app.state.settings.data_dir.clone();
+    let orphan = dir.join("objects/ab/cd").join("abcd".repeat(16));
+    std::fs::create_dir_all(orphan.parent().expect("dir")).expect("mkdir");
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    for path in [orphan.clone(), dir.join("tmp/left.upload")] {
+        std::fs::write(&path, b"x").expect("write");
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(two_hours_ago))
+            .expect("age");
+    }
     server::http::tus::sweep(&app.state).await.expect("sweep");
+    assert!(!orphan.exists(), "the unreferenced object is removed");
+    assert!(
+        !dir.join("tmp/left.upload").exists(),
+        "the stale temp file is removed"
+    );
     assert_eq!(
         app.send(with_cookie(head(&url), &cookie)).await.status,
         StatusCode::NOT_FOUND
