@@ -18,7 +18,7 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 ref_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export WAVEKEEP_DATA_DIR="$work/data" WAVEKEEP_LOG=warn WAVEKEEP_ADDR="127.0.0.1:$port" \
   WAVEKEEP_API_RATE_PER_MINUTE=100000 WAVEKEEP_API_RATE_BURST=100000
-echo "bench password 1234" | "$BIN" create-admin --email bench@example.com >/dev/null 2>&1
+echo "correct horse battery staple" | "$BIN" create-admin --email bench@example.com >/dev/null 2>&1
 KEY=$("$BIN" api-key create --email bench@example.com --name bench 2>/dev/null)
 "$BIN" serve >"$work/server.log" 2>&1 &
 pid=$!

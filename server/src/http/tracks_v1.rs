@@ -140,7 +140,7 @@ async fn read_form(
             let mime = part.content_type().map(str::to_string);
             let io = |e: std::io::Error| AppError::internal("writing an upload", e);
             let f = tokio::fs::File::create(tmp).await.map_err(io)?;
-            let mut out = tokio::io::BufWriter::with_capacity(1 << 20, f);
+            let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, f);
             let mut size = 0u64;
             while let Some(chunk) = part.chunk().await.map_err(bad)? {
                 size += chunk.len() as u64;

@@ -993,7 +993,7 @@ async fn receive(
     file.seek(std::io::SeekFrom::Start(u.received as u64))
         .await
         .map_err(io)?;
-    let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
+    let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, file);
     let room = (u.length - u.received).max(0) as u64;
     let mut bytes = 0u64;
     let mut interrupted = None;

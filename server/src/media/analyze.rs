@@ -885,12 +885,18 @@ impl PeakAccumulator {
         }
     }
 
-    fn push(&mut self, mut samples: &[f32]) {
+    fn push(&mut self, samples: &[f32]) {
+        self.push_scaled((samples, 1.0));
+    }
+
+    /// Samples that become true values once multiplied by `factor` (> 0).
+    fn push_scaled(&mut self, (mut samples, factor): (&[f32], f32)) {
         self.frames += samples.len() as u64;
         while !samples.is_empty() {
             let room = (self.spp - self.filled).min(samples.len());
             let (head, tail) = samples.split_at(room);
             let (min, max) = min_max(head);
+            let (min, max) = (min * factor, max * factor);
             self.min = self.min.min(min);
             self.max = self.max.max(max);
             self.filled += room;
@@ -922,31 +928,32 @@ impl PeakAccumulator {
     }
 }
 
-/// Averages the first `frames` samples of each plane into `mono`, converting each sample with
-/// `convert` and multiplying the result by `scale`.
+/// Sums the first `frames` samples of each plane into `mono`, converting each
+/// sample with `convert`; returns the sum and the factor (`scale` / planes)
+/// that turns it into the average. The factor is applied to each bucket's
+/// min and max, not to every sample (it is positive, so order is kept).
 fn mix_to_mono<'a, T: Copy + 'a>(
     planes: impl Iterator<Item = &'a [T]>,
     frames: usize,
     scale: f32,
     convert: impl Fn(T) -> f32,
     mono: &mut Vec<f32>,
-) -> &[f32] {
+) -> (&[f32], f32) {
     mono.clear();
-    mono.resize(frames, 0.0);
     let mut count = 0u32;
     for plane in planes {
-        for (m, s) in mono.iter_mut().zip(plane) {
-            *m += convert(*s);
+        let plane = &plane[..frames.min(plane.len())];
+        if count == 0 {
+            mono.extend(plane.iter().map(|s| convert(*s)));
+        } else {
+            for (m, s) in mono.iter_mut().zip(plane) {
+                *m += convert(*s);
+            }
         }
         count += 1;
     }
-    let factor = scale / count.max(1) as f32;
-    if factor != 1.0 {
-        for m in mono.iter_mut() {
-            *m *= factor;
-        }
-    }
-    mono
+    mono.resize(frames, 0.0);
+    (mono, scale / count.max(1) as f32)
 }
 
 /// Merges fine pairs so that at most `points` pairs remain.
@@ -1091,7 +1098,7 @@ fn waveform_inner(
                 }
             }
             GenericAudioBufferRef::F32(audio) => {
-                peaks.push(mix_to_mono(
+                peaks.push_scaled(mix_to_mono(
                     audio.iter_planes(),
                     frames,
                     1.0,
@@ -1102,7 +1109,7 @@ fn waveform_inner(
             // FLAC and ALAC decode to full-scale i32, PCM WAV mostly to i16.
             GenericAudioBufferRef::S32(audio) => {
                 let scale = 1.0 / 2_147_483_648.0;
-                peaks.push(mix_to_mono(
+                peaks.push_scaled(mix_to_mono(
                     audio.iter_planes(),
                     frames,
                     scale,
@@ -1112,7 +1119,7 @@ fn waveform_inner(
             }
             GenericAudioBufferRef::S16(audio) => {
                 let scale = 1.0 / 32_768.0;
-                peaks.push(mix_to_mono(
+                peaks.push_scaled(mix_to_mono(
                     audio.iter_planes(),
                     frames,
                     scale,
@@ -1123,7 +1130,7 @@ fn waveform_inner(
             other => {
                 other.copy_to_vecs_planar::<f32>(&mut planes);
                 let used = planes.iter().take(other.num_planes()).map(Vec::as_slice);
-                peaks.push(mix_to_mono(used, frames, 1.0, |s| s, &mut mono));
+                peaks.push_scaled(mix_to_mono(used, frames, 1.0, |s| s, &mut mono));
             }
         }
         report.update(peaks.frames);
