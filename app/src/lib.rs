@@ -26,7 +26,9 @@ use leptos_router::{path, SsrMode};
 
 use crate::components::nav::Nav;
 use crate::routes::{account::AccountPage, admin::AdminPage, home::HomePage, login::LoginPage};
-use crate::routes::{not_found::NotFound, register::RegisterPage, upload::UploadPage};
+use crate::routes::{
+    not_found::NotFound, register::RegisterPage, track::TrackPage, upload::UploadPage,
+};
 
 /// The HTML document around the app (server side only).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -87,6 +89,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/login") view=LoginPage />
                         <Route path=path!("/register") view=RegisterPage />
                         <Route path=path!("/upload") view=UploadPage ssr=SsrMode::Async />
+                        <Route path=path!("/tracks/:id") view=TrackPage ssr=SsrMode::Async />
                         <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
                         <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
                     </Routes>

@@ -2,7 +2,7 @@
 // resume, a page reload in the middle of a large upload (it continues where it
 // stopped when the file is added again), and each file becomes a processed track.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test, type Page } from '@playwright/test';
@@ -32,12 +32,9 @@ async function trackOf(page: Page, row: ReturnType<Page['locator']>) {
   await expect(row).toHaveAttribute('data-processing', 'ready', { timeout: 30_000 });
   await expect(row.getByTestId('upload-status')).toContainText('Ready ·');
   const href = await row.getByTestId('track-link').getAttribute('href');
-  expect(href).toMatch(/^\/api\/v1\/tracks\/\d+$/);
-  let track: any;
-  await expect(async () => {
-    track = await (await page.request.get(href!)).json();
-    expect(track.status).toBe('ready');
-  }).toPass({ timeout: 30_000 });
+  expect(href).toMatch(/^\/tracks\/\d+$/);
+  const track = await (await page.request.get(`/api/v1${href}`)).json();
+  expect(track.status).toBe('ready');
   return track;
 }
 
@@ -59,6 +56,14 @@ test('upload several files; each becomes a processed track', async ({ page }) =>
   const first = await trackOf(page, rows.nth(0));
   expect(first.title).toBe('morning');
   expect(first.versions[0].asset.codec).toBe('mp3');
+  // The track page shows the stored facts.
+  await rows.nth(0).getByTestId('track-link').click();
+  await expect(page).toHaveURL(/\/tracks\/\d+$/);
+  await expect(page.getByTestId('track-title')).toHaveText('morning');
+  await expect(page.getByTestId('track-status')).toHaveText('Ready');
+  await expect(page.getByTestId('track-duration')).toHaveText('0:03');
+  await expect(page.getByTestId('version')).toContainText('MP3 · 44.1 kHz · mono');
+  await expect(page.getByTestId('job')).toHaveCount(2);
 });
 
 test('pause, resume, and survive a reload', async ({ page }) => {
@@ -106,6 +111,37 @@ test('pause, resume, and survive a reload', async ({ page }) => {
   await expect(page.getByTestId('pending-uploads')).toHaveCount(0);
 });
 
+test('the track page follows processing live until ready', async ({ page }) => {
+  await signUp(page);
+  // Upload through the API while the page is open on the new track.
+  const flac = tone('live.flac', 4, ['-c:a', 'flac']);
+  const body = readFileSync(flac);
+  const res = await page.request.post('/api/v1/tracks', {
+    multipart: { title: 'Live one', audio: { name: 'live.flac', mimeType: 'audio/flac', buffer: body } },
+  });
+  expect(res.status()).toBe(202);
+  const { id } = await res.json();
+  await page.goto(`/tracks/${id}`);
+  await hydrated(page);
+  await expect(page.getByTestId('track-title')).toHaveText('Live one');
+  await expect(page.getByTestId('track-status')).toHaveText('Ready', { timeout: 30_000 });
+  await expect(page.getByTestId('track-duration')).toHaveText('0:04');
+});
+
+test('others cannot see a private track', async ({ page, browser, baseURL }) => {
+  await signUp(page);
+  const mp3 = tone('secret.mp3', 1, ['-c:a', 'libmp3lame']);
+  const res = await page.request.post('/api/v1/tracks', {
+    multipart: { title: 'Secret', audio: { name: 'secret.mp3', mimeType: 'audio/mpeg', buffer: readFileSync(mp3) } },
+  });
+  const { id } = await res.json();
+  const stranger = await browser.newPage();
+  const visit = await stranger.goto(`${baseURL}/tracks/${id}`);
+  expect(visit?.status()).toBe(404);
+  await expect(stranger.getByTestId('not-found')).toBeVisible();
+  await stranger.close();
+});
+
 test('a file that is not audio fails with a reason on its track', async ({ page }) => {
   const fake = join(dir, 'notes.mp3');
   writeFileSync(fake, '<!doctype html><p>this is not audio</p>');
@@ -118,9 +154,12 @@ test('a file that is not audio fails with a reason on its track', async ({ page 
   await expect(row).toHaveAttribute('data-processing', 'failed', { timeout: 30_000 });
   await expect(row.getByTestId('upload-status')).toContainText('not an audio file');
   const href = await row.getByTestId('track-link').getAttribute('href');
-  await expect(async () => {
-    const t = await (await page.request.get(href!)).json();
-    expect(t.status).toBe('failed');
-    expect(t.error).toContain('not an audio file');
-  }).toPass({ timeout: 30_000 });
+  const t = await (await page.request.get(`/api/v1${href}`)).json();
+  expect(t.status).toBe('failed');
+  expect(t.error).toContain('not an audio file');
+  // The track page says why, in words.
+  await page.goto(href!);
+  await expect(page.getByTestId('track-status')).toHaveText('Failed');
+  await expect(page.getByTestId('track-error')).toContainText('not an audio file');
+  await expect(page.getByTestId('job').first()).toHaveAttribute('data-state', 'dead');
 });

@@ -6,6 +6,7 @@ pub mod home;
 pub mod login;
 pub mod not_found;
 pub mod register;
+pub mod track;
 pub mod upload;
 
 use leptos::prelude::*;

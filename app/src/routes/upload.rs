@@ -229,7 +229,7 @@ fn UploadRow(entry: Entry) -> impl IntoView {
                         }>"Resume"</button>
                     }.into_any(),
                     Status::Done(id) => view! {
-                        <a href=format!("/api/v1/tracks/{id}") data-testid="track-link">"Track"</a>
+                        <a href=format!("/tracks/{id}") data-testid="track-link">"Open track"</a>
                     }.into_any(),
                     Status::Failed(_) => ().into_any(),
                 }}

@@ -18,3 +18,25 @@ pub async fn list_public_tracks(cursor: Option<String>) -> Result<TrackPage, App
     };
     super::db::list_public(&state.db, after).await
 }
+
+/// One track with its versions, stems, metadata and processing jobs. Owners
+/// and admins see their private tracks; everyone sees public and unlisted
+/// ones; anything else is "not found".
+#[server(endpoint = "tracks/get")]
+pub async fn get_track(id: i64) -> Result<super::TrackDetail, AppError> {
+    use crate::auth::guard;
+    let state = guard::app_state()?;
+    let viewer = guard::viewer().await?;
+    let t = super::db::get_detail(&state.db, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let allowed = t.visibility != super::Visibility::Private
+        || viewer
+            .as_ref()
+            .is_some_and(|v| v.id == t.owner_id || v.is_admin());
+    if allowed {
+        Ok(t)
+    } else {
+        Err(AppError::NotFound)
+    }
+}

@@ -690,6 +690,25 @@ async fn the_machine_api_accepts_tracks_versions_and_stems_and_dedupes(b: Backen
     let res = app.send(get(&format!("/api/v1/tracks/{id}"))).await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
     assert_eq!(app.count("tracks").await, 1);
+
+    // The track page: the owner sees it (server-rendered), others get 404.
+    let page = app
+        .send(with_cookie(get(&format!("/tracks/{id}")), &cookie))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.text.contains("Demo") && page.text.contains("drums"),
+        "{}",
+        page.text
+    );
+    let page = app
+        .send(with_cookie(get(&format!("/tracks/{id}")), &bob))
+        .await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.send(get(&format!("/tracks/{id}"))).await.status,
+        StatusCode::NOT_FOUND
+    );
 }
 
 fn walk(dir: &std::path::Path) -> usize {
