@@ -7,6 +7,7 @@ source "$(dirname "$0")/../scripts/setup.sh"
 cd "$ROOT"
 ensure_rust_tools
 ensure_node_deps
+ensure_site_deps
 if [ "${1:-}" = "--clean" ]; then
   TARGET_DIR=$(mktemp -d /tmp/wavekeep-clean-target.XXXX)
   export CARGO_TARGET_DIR="$TARGET_DIR"
