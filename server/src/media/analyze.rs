@@ -833,10 +833,34 @@ fn to_i8(sample: f32) -> i8 {
 
 /// Minimum and maximum of `samples`, ignoring NaN; (+inf, -inf) when there is nothing else.
 /// Written as independent lanes with compare-and-select so that it compiles to SIMD min/max.
-fn min_max(samples: &[f32]) -> (f32, f32) {
+/// A sample type peaks are computed on: f32 as decoded, or i32 sums of
+/// integer PCM (no per-sample conversion to float).
+trait Sample: Copy + PartialOrd {
+    const HIGHEST: Self;
+    const LOWEST: Self;
+    fn to_f32(self) -> f32;
+}
+
+impl Sample for f32 {
+    const HIGHEST: Self = f32::INFINITY;
+    const LOWEST: Self = f32::NEG_INFINITY;
+    fn to_f32(self) -> f32 {
+        self
+    }
+}
+
+impl Sample for i32 {
+    const HIGHEST: Self = i32::MAX;
+    const LOWEST: Self = i32::MIN;
+    fn to_f32(self) -> f32 {
+        self as f32
+    }
+}
+
+fn min_max<T: Sample>(samples: &[T]) -> (T, T) {
     const LANES: usize = 8;
-    let mut min = [f32::INFINITY; LANES];
-    let mut max = [f32::NEG_INFINITY; LANES];
+    let mut min = [T::HIGHEST; LANES];
+    let mut max = [T::LOWEST; LANES];
     let chunks = samples.chunks_exact(LANES);
     let rest = chunks.remainder();
     for chunk in chunks {
@@ -851,10 +875,10 @@ fn min_max(samples: &[f32]) -> (f32, f32) {
     }
     let lo = min
         .iter()
-        .fold(f32::INFINITY, |a, &b| if b < a { b } else { a });
+        .fold(T::HIGHEST, |a, &b| if b < a { b } else { a });
     let hi = max
         .iter()
-        .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+        .fold(T::LOWEST, |a, &b| if b > a { b } else { a });
     (lo, hi)
 }
 
@@ -890,13 +914,14 @@ impl PeakAccumulator {
     }
 
     /// Samples that become true values once multiplied by `factor` (> 0).
-    fn push_scaled(&mut self, (mut samples, factor): (&[f32], f32)) {
+    fn push_scaled<T: Sample>(&mut self, (mut samples, factor): (&[T], f32)) {
         self.frames += samples.len() as u64;
         while !samples.is_empty() {
             let room = (self.spp - self.filled).min(samples.len());
             let (head, tail) = samples.split_at(room);
+            // (A stretch of NaNs gives +inf/-inf, which leave the bucket as it was.)
             let (min, max) = min_max(head);
-            let (min, max) = (min * factor, max * factor);
+            let (min, max) = (min.to_f32() * factor, max.to_f32() * factor);
             self.min = self.min.min(min);
             self.max = self.max.max(max);
             self.filled += room;
@@ -932,13 +957,13 @@ impl PeakAccumulator {
 /// sample with `convert`; returns the sum and the factor (`scale` / planes)
 /// that turns it into the average. The factor is applied to each bucket's
 /// min and max, not to every sample (it is positive, so order is kept).
-fn mix_to_mono<'a, T: Copy + 'a>(
+fn mix_to_mono<'a, T: Copy + 'a, S: Sample + Default + std::ops::AddAssign>(
     planes: impl Iterator<Item = &'a [T]>,
     frames: usize,
     scale: f32,
-    convert: impl Fn(T) -> f32,
-    mono: &mut Vec<f32>,
-) -> (&[f32], f32) {
+    convert: impl Fn(T) -> S,
+    mono: &mut Vec<S>,
+) -> (&[S], f32) {
     mono.clear();
     let mut count = 0u32;
     for plane in planes {
@@ -952,7 +977,7 @@ fn mix_to_mono<'a, T: Copy + 'a>(
         }
         count += 1;
     }
-    mono.resize(frames, 0.0);
+    mono.resize(frames, S::default());
     (mono, scale / count.max(1) as f32)
 }
 
@@ -1054,6 +1079,7 @@ fn waveform_inner(
     let mut report = Progress::start(progress, total);
     let mut planes: Vec<Vec<f32>> = Vec::new();
     let mut mono: Vec<f32> = Vec::new();
+    let mut mono_i32: Vec<i32> = Vec::new();
     let mut pump = Pump::new(src.track_id());
     let mut failed = 0u64;
     let mut first_error: Option<MediaError> = None;
@@ -1117,14 +1143,16 @@ fn waveform_inner(
                     &mut mono,
                 ));
             }
+            // 16-bit PCM: sum the channels as integers; only each bucket's
+            // min and max become floats.
             GenericAudioBufferRef::S16(audio) => {
                 let scale = 1.0 / 32_768.0;
                 peaks.push_scaled(mix_to_mono(
                     audio.iter_planes(),
                     frames,
                     scale,
-                    f32::from,
-                    &mut mono,
+                    i32::from,
+                    &mut mono_i32,
                 ));
             }
             other => {
