@@ -244,12 +244,22 @@ fn main() {
         for _ in 0..9 {
             let times = [
                 best_of(1, || plain_decode(&f)),
-                best_of(1, || analyze::waveform(&f, fine_spp, 1000, far, &mut |_| {}).expect("waveform")),
                 best_of(1, || {
-                    rt.block_on(pool.waveform(&f, fine_spp, 1000, Duration::from_secs(600), &mut |_| {}))
-                        .expect("sandboxed waveform")
+                    analyze::waveform(&f, fine_spp, 1000, far, &mut |_| {}).expect("waveform")
                 }),
-                best_of(1, || ffmpeg(&["-i", &f.to_string_lossy(), "-f", "null", "-"])),
+                best_of(1, || {
+                    rt.block_on(pool.waveform(
+                        &f,
+                        fine_spp,
+                        1000,
+                        Duration::from_secs(600),
+                        &mut |_| {},
+                    ))
+                    .expect("sandboxed waveform")
+                }),
+                best_of(1, || {
+                    ffmpeg(&["-i", &f.to_string_lossy(), "-f", "null", "-"])
+                }),
             ];
             for (b, t) in best.iter_mut().zip(times) {
                 *b = (*b).min(t);

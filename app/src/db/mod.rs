@@ -78,6 +78,11 @@ pub enum DbError {
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: AnyPool,
+    /// The job queue's bookkeeping (claims, completions). On PostgreSQL its
+    /// connections commit without waiting for the WAL flush: a claim or
+    /// completion lost in a crash only makes the job run again, which
+    /// at-least-once delivery allows; job effects use `pool`.
+    jobs_pool: AnyPool,
     backend: Backend,
     /// Kept for connections outside the pool (PostgreSQL LISTEN).
     url: std::sync::Arc<secrecy::SecretString>,
@@ -108,8 +113,27 @@ impl Db {
             })
             .connect(url)
             .await?;
+        let jobs_pool = match backend {
+            Backend::Sqlite => pool.clone(),
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(4)
+                    .min_connections(0)
+                    .idle_timeout(Some(settings.idle_timeout))
+                    .acquire_timeout(settings.acquire_timeout)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            conn.execute("SET synchronous_commit = off").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await?
+            }
+        };
         Ok(Db {
             pool,
+            jobs_pool,
             backend,
             url: std::sync::Arc::new(url.to_string().into()),
         })
@@ -122,6 +146,11 @@ impl Db {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The pool for the queue's own bookkeeping (see the field).
+    pub fn jobs_pool(&self) -> &AnyPool {
+        &self.jobs_pool
     }
 
     pub fn backend(&self) -> Backend {
@@ -160,6 +189,7 @@ impl Db {
     }
 
     pub async fn close(&self) {
+        self.jobs_pool.close().await;
         self.pool.close().await;
     }
 }

@@ -199,7 +199,6 @@ pub async fn claim(
          ORDER BY priority DESC, run_at, id LIMIT $5{lock}) \
          RETURNING id, kind, payload, attempts, max_attempts"
     );
-    let mut tx = bookkeeping_tx(db).await?;
     // The statement is built from constants only; every value is bound.
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(owner)
@@ -207,9 +206,8 @@ pub async fn claim(
         .bind(now)
         .bind(kind)
         .bind(limit)
-        .fetch_all(&mut *tx)
+        .fetch_all(db.jobs_pool())
         .await?;
-    tx.commit().await?;
     let mut leases: Vec<Lease> = rows
         .into_iter()
         .map(|r| Lease {
@@ -242,14 +240,13 @@ pub async fn heartbeat(
     .bind(lease.id)
     .bind(&lease.owner)
     .bind(lease.attempt)
-    .execute(db.pool())
+    .execute(db.jobs_pool())
     .await?;
     Ok(res.rows_affected() == 1)
 }
 
 /// Marks the attempt done; `false` when a newer attempt owns the job.
 pub async fn complete(db: &Db, lease: &Lease) -> Result<bool, AppError> {
-    let mut tx = bookkeeping_tx(db).await?;
     let res = sqlx::query(
         "UPDATE jobs SET state = 'succeeded', progress = 100, finished_at = $1, \
          lease_owner = NULL, lease_until = NULL \
@@ -259,9 +256,8 @@ pub async fn complete(db: &Db, lease: &Lease) -> Result<bool, AppError> {
     .bind(lease.id)
     .bind(&lease.owner)
     .bind(lease.attempt)
-    .execute(&mut *tx)
+    .execute(db.jobs_pool())
     .await?;
-    tx.commit().await?;
     Ok(res.rows_affected() == 1)
 }
 
@@ -286,26 +282,9 @@ pub async fn complete_many(db: &Db, leases: &[Lease]) -> Result<u64, AppError> {
         for l in same_owner {
             q = q.bind(l.id).bind(l.attempt);
         }
-        let mut tx = bookkeeping_tx(db).await?;
-        done += q.execute(&mut *tx).await?.rows_affected();
-        tx.commit().await?;
+        done += q.execute(db.jobs_pool()).await?.rows_affected();
     }
     Ok(done)
-}
-
-/// A transaction for the queue's own bookkeeping (claims, completions). On
-/// PostgreSQL its commit does not wait for the WAL flush: should the server
-/// crash within that fraction of a second, the claim or completion is lost
-/// and the job simply runs again, which at-least-once delivery (and every
-/// job being idempotent) already allows. Job effects commit normally.
-async fn bookkeeping_tx(db: &Db) -> Result<sqlx::Transaction<'static, sqlx::Any>, AppError> {
-    let mut tx = db.pool().begin().await?;
-    if db.backend() == Backend::Postgres {
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
-            .await?;
-    }
-    Ok(tx)
 }
 
 /// What became of a failed attempt.
