@@ -54,7 +54,13 @@ pub async fn build_state(
 
 /// Every route of the app.
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    // Generated once per process: generating runs the app with resource
+    // loading suppressed by a process-wide flag, and a page rendering in
+    // that window would wait forever (leptos#4773). Several routers in one
+    // process (the tests) must not generate while another one renders.
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
+        std::sync::OnceLock::new();
+    let routes = ROUTES.get_or_init(|| generate_route_list(App)).clone();
     let body_limit = state.settings.body_limit_bytes;
     let options = state.leptos_options.clone();
     // Per-API-key token buckets for the machine API and uploads.

@@ -130,8 +130,15 @@ impl TestApp {
     pub async fn send_from(&self, mut req: Request<Body>, ip: &str) -> TestResponse {
         let addr: SocketAddr = format!("{ip}:40000").parse().expect("ip");
         req.extensions_mut().insert(ConnectInfo(addr));
-        let res = self.router.clone().oneshot(req).await.expect("infallible");
-        TestResponse::read(res).await
+        let what = format!("{} {}", req.method(), req.uri());
+        let res = async {
+            let res = self.router.clone().oneshot(req).await.expect("infallible");
+            TestResponse::read(res).await
+        };
+        // A request that never finishes names itself instead of stalling the test.
+        tokio::time::timeout(std::time::Duration::from_secs(30), res)
+            .await
+            .unwrap_or_else(|_| panic!("{what} did not finish within 30 s"))
     }
 
     /// Starts the real server on an ephemeral loopback port.
