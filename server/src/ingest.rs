@@ -60,6 +60,49 @@ pub struct Ingested {
 pub const MAX_TITLE: usize = 200;
 pub const MAX_ROLE: usize = 40;
 
+/// The first non-blank value among `keys` in name/value pairs (multipart
+/// fields or tus `Upload-Metadata`), trimmed.
+pub fn field<'a>(pairs: &'a [(String, String)], keys: &[&str]) -> Option<&'a str> {
+    keys.iter().find_map(|k| {
+        pairs
+            .iter()
+            .find(|(key, v)| key == k && !v.trim().is_empty())
+            .map(|(_, v)| v.trim())
+    })
+}
+
+/// What an upload becomes, from its fields: `target` = `track` (default),
+/// `version` with `track_id`, or `stem` with `version_id` and `role`.
+pub fn target_from(pairs: &[(String, String)]) -> Result<Target, AppError> {
+    let id = |keys: &[&str]| -> Result<i64, AppError> {
+        field(pairs, keys)
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|v| *v > 0)
+            .ok_or_else(|| AppError::bad_request(format!("\"{}\" must be an id", keys[0])))
+    };
+    match field(pairs, &["target", "kind"]).unwrap_or("track") {
+        "track" => Ok(Target::NewTrack),
+        "version" => Ok(Target::Version {
+            track_id: id(&["track_id", "track"])?,
+        }),
+        "stem" => {
+            let role = field(pairs, &["role"]).unwrap_or_default().to_lowercase();
+            if role.is_empty() || role.chars().count() > MAX_ROLE {
+                return Err(AppError::bad_request(
+                    "a stem needs a \"role\" (drums, vocals, …) of at most 40 characters",
+                ));
+            }
+            Ok(Target::Stem {
+                version_id: id(&["version_id", "version"])?,
+                role,
+            })
+        }
+        other => Err(AppError::bad_request(format!(
+            "unknown target \"{other}\" (track, version or stem)"
+        ))),
+    }
+}
+
 /// Checks, before any byte is received, that the target exists and belongs
 /// to `owner_id` (404 otherwise: others' objects are not revealed).
 pub async fn check_target(db: &Db, owner_id: i64, target: &Target) -> Result<(), AppError> {

@@ -257,6 +257,8 @@ mod client {
     use wasm_bindgen::JsCast;
 
     use super::{Entry, Status};
+    use crate::jobs::JobState;
+    use crate::tracks::TrackProgress;
 
     pub type FileRef = web_sys::File;
     pub type Handle = JsValue;
@@ -376,22 +378,7 @@ mod client {
         }
     }
 
-    #[derive(serde::Deserialize)]
-    struct Progress {
-        status: String,
-        error: Option<String>,
-        duration_ms: Option<i64>,
-        jobs: Vec<JobProgress>,
-    }
-
-    #[derive(serde::Deserialize)]
-    struct JobProgress {
-        kind: String,
-        state: String,
-        progress: i64,
-    }
-
-    fn describe(p: &Progress) -> String {
+    fn describe(p: &TrackProgress) -> String {
         match p.status.as_str() {
             "ready" => format!(
                 "Ready · {}",
@@ -405,9 +392,9 @@ mod client {
                 let jobs: Vec<String> = p
                     .jobs
                     .iter()
-                    .map(|j| match j.state.as_str() {
-                        "Succeeded" => format!("{} ✓", j.kind),
-                        "Running" => format!("{} {} %", j.kind, j.progress),
+                    .map(|j| match j.state {
+                        JobState::Succeeded => format!("{} ✓", j.kind),
+                        JobState::Running => format!("{} {} %", j.kind, j.progress),
                         _ => format!("{} waiting", j.kind),
                     })
                     .collect();
@@ -428,7 +415,7 @@ mod client {
                 let Some(data) = ev.data().as_string() else {
                     return;
                 };
-                let Ok(p) = serde_json::from_str::<Progress>(&data) else {
+                let Ok(p) = serde_json::from_str::<TrackProgress>(&data) else {
                     return;
                 };
                 if p.status != "processing" {

@@ -30,10 +30,7 @@ pub async fn get_track(id: i64) -> Result<super::TrackDetail, AppError> {
     let t = super::db::get_detail(&state.db, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let allowed = t.visibility != super::Visibility::Private
-        || viewer
-            .as_ref()
-            .is_some_and(|v| v.id == t.owner_id || v.is_admin());
+    let allowed = t.visible_to(viewer.as_ref());
     if allowed {
         Ok(t)
     } else {

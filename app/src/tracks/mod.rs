@@ -125,3 +125,50 @@ pub struct TrackDetail {
     pub stems: Vec<StemInfo>,
     pub jobs: Vec<crate::jobs::JobInfo>,
 }
+
+impl TrackDetail {
+    /// Owners and admins see a track; others only when it is not private.
+    pub fn visible_to(&self, viewer: Option<&crate::auth::Viewer>) -> bool {
+        self.visibility != Visibility::Private
+            || viewer.is_some_and(|v| v.id == self.owner_id || v.is_admin())
+    }
+}
+
+/// A track's processing as `/api/v1/tracks/{id}/events` sends it and the
+/// upload page reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackProgress {
+    /// processing, ready or failed.
+    pub status: String,
+    pub error: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub jobs: Vec<JobProgress>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobProgress {
+    pub kind: String,
+    pub state: crate::jobs::JobState,
+    pub progress: i64,
+    pub error: Option<String>,
+}
+
+impl From<&TrackDetail> for TrackProgress {
+    fn from(t: &TrackDetail) -> Self {
+        TrackProgress {
+            status: t.status.clone(),
+            error: t.error.clone(),
+            duration_ms: t.duration_ms,
+            jobs: t
+                .jobs
+                .iter()
+                .map(|j| JobProgress {
+                    kind: j.kind.clone(),
+                    state: j.state,
+                    progress: j.progress,
+                    error: j.last_error.clone(),
+                })
+                .collect(),
+        }
+    }
+}

@@ -13,9 +13,9 @@ use app::auth::guard::CurrentUser;
 use app::auth::Viewer;
 use app::errors::AppError;
 use app::state::AppState;
-use app::tracks::{TrackDetail, Visibility};
+use app::tracks::{TrackDetail, TrackProgress};
 
-use crate::ingest::{self, Incoming, Target};
+use crate::ingest::{self, Incoming};
 use crate::media::store::Store;
 use crate::worker::media::{PEAKS_FINE, PEAKS_OVERVIEW};
 
@@ -69,15 +69,16 @@ pub async fn create(
         if size == 0 {
             return Err(AppError::bad_request("the file is empty"));
         }
-        let target = target_of(&fields)?;
+        let target = ingest::target_from(&fields)?;
         ingest::check_target(&state.db, viewer.id, &target).await?;
         ingest::check_quota(&state, viewer.id, size).await?;
         let incoming = Incoming {
             owner_id: viewer.id,
-            title: field(&fields, "title").map(|t| t.chars().take(ingest::MAX_TITLE).collect()),
+            title: ingest::field(&fields, &["title"])
+                .map(|t| t.chars().take(ingest::MAX_TITLE).collect()),
             filename,
             mime,
-            tags: field(&fields, "tags").map(|t| t.chars().take(500).collect()),
+            tags: ingest::field(&fields, &["tags"]).map(|t| t.chars().take(500).collect()),
             target,
         };
         ingest::ingest(&state, &tmp, &incoming, None).await
@@ -164,43 +165,6 @@ async fn read_form(
     Ok((fields, file))
 }
 
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    fields
-        .iter()
-        .find(|(k, v)| k == name && !v.trim().is_empty())
-        .map(|(_, v)| v.trim())
-}
-
-fn target_of(fields: &[(String, String)]) -> Result<Target, AppError> {
-    let id = |name: &str| -> Result<i64, AppError> {
-        field(fields, name)
-            .and_then(|v| v.parse::<i64>().ok())
-            .filter(|v| *v > 0)
-            .ok_or_else(|| AppError::bad_request(format!("\"{name}\" must be an id")))
-    };
-    match field(fields, "target").unwrap_or("track") {
-        "track" => Ok(Target::NewTrack),
-        "version" => Ok(Target::Version {
-            track_id: id("track_id")?,
-        }),
-        "stem" => {
-            let role = field(fields, "role").unwrap_or_default().to_lowercase();
-            if role.is_empty() || role.chars().count() > ingest::MAX_ROLE {
-                return Err(AppError::bad_request(
-                    "a stem needs a \"role\" (drums, vocals, …) of at most 40 characters",
-                ));
-            }
-            Ok(Target::Stem {
-                version_id: id("version_id")?,
-                role,
-            })
-        }
-        other => Err(AppError::bad_request(format!(
-            "unknown target \"{other}\" (track, version or stem)"
-        ))),
-    }
-}
-
 /// The track if `viewer` may see it: owners and admins always, others when
 /// it is not private. Hidden tracks answer 404 like missing ones.
 pub async fn visible_track(
@@ -211,7 +175,7 @@ pub async fn visible_track(
     let t = app::tracks::db::get_detail(&state.db, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    if t.owner_id == viewer.id || viewer.is_admin() || t.visibility != Visibility::Private {
+    if t.visible_to(Some(viewer)) {
         Ok(t)
     } else {
         Err(AppError::NotFound)
@@ -283,43 +247,6 @@ pub async fn peaks(
         .into_response())
 }
 
-/// What `/events` sends: the processing state of a track's primary file.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-struct Progress {
-    status: String,
-    error: Option<String>,
-    duration_ms: Option<i64>,
-    jobs: Vec<JobProgress>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-struct JobProgress {
-    kind: String,
-    state: app::jobs::JobState,
-    progress: i64,
-    error: Option<String>,
-}
-
-impl From<&TrackDetail> for Progress {
-    fn from(t: &TrackDetail) -> Self {
-        Progress {
-            status: t.status.clone(),
-            error: t.error.clone(),
-            duration_ms: t.duration_ms,
-            jobs: t
-                .jobs
-                .iter()
-                .map(|j| JobProgress {
-                    kind: j.kind.clone(),
-                    state: j.state,
-                    progress: j.progress,
-                    error: j.last_error.clone(),
-                })
-                .collect(),
-        }
-    }
-}
-
 /// `GET /api/v1/tracks/{id}/events`: server-sent events with the track's
 /// processing state (each job's state and progress) whenever it changes, until
 /// the track is ready or failed. Works across processes: the state is read
@@ -331,7 +258,7 @@ pub async fn events(
 ) -> Result<Response, AppError> {
     use axum::response::sse::{Event, KeepAlive, Sse};
     let first = visible_track(&state, &viewer, id).await?;
-    let start = (Some(first), None::<Progress>, false);
+    let start = (Some(first), None::<TrackProgress>, false);
     let stream = futures::stream::unfold(start, move |(next, last, finished)| {
         let state = state.clone();
         async move {
@@ -351,7 +278,7 @@ pub async fn events(
                         }
                     }
                 };
-                let p = Progress::from(&t);
+                let p = TrackProgress::from(&t);
                 if last.as_ref() == Some(&p) {
                     continue;
                 }

@@ -209,47 +209,6 @@ fn parse_metadata(raw: &str) -> Result<Vec<(String, String)>, Tus> {
     Ok(out)
 }
 
-fn meta<'a>(m: &'a [(String, String)], keys: &[&str]) -> Option<&'a str> {
-    keys.iter().find_map(|k| {
-        m.iter()
-            .find(|(key, v)| key == k && !v.trim().is_empty())
-            .map(|(_, v)| v.trim())
-    })
-}
-
-/// What the file becomes, from the metadata (`target`: track, version of
-/// `track_id`, or stem `role` of `version_id`).
-fn target_of(m: &[(String, String)]) -> Result<Target, Tus> {
-    let bad = |msg: &str| Tus::error(StatusCode::BAD_REQUEST, format!("Upload-Metadata: {msg}"));
-    let id = |keys: &[&str], what: &str| -> Result<i64, Tus> {
-        meta(m, keys)
-            .and_then(|v| v.parse::<i64>().ok())
-            .filter(|v| *v > 0)
-            .ok_or_else(|| bad(&format!("\"{what}\" must be a track or version id")))
-    };
-    match meta(m, &["target", "kind"]).unwrap_or("track") {
-        "track" => Ok(Target::NewTrack),
-        "version" => Ok(Target::Version {
-            track_id: id(&["track_id", "track"], "track_id")?,
-        }),
-        "stem" => {
-            let role = meta(m, &["role"]).unwrap_or_default().to_lowercase();
-            if role.is_empty() || role.chars().count() > ingest::MAX_ROLE {
-                return Err(bad(
-                    "a stem needs a \"role\" (drums, vocals, …) of at most 40 characters",
-                ));
-            }
-            Ok(Target::Stem {
-                version_id: id(&["version_id", "version"], "version_id")?,
-                role,
-            })
-        }
-        other => Err(bad(&format!(
-            "unknown target \"{other}\" (track, version or stem)"
-        ))),
-    }
-}
-
 struct Upload {
     id: String,
     owner_id: i64,
@@ -289,8 +248,8 @@ impl Upload {
             owner_id: self.owner_id,
             title: self.title.clone(),
             filename: self.filename.clone(),
-            mime: meta(&m, &["filetype", "type", "mime"]).map(str::to_string),
-            tags: meta(&m, &["tags"]).map(str::to_string),
+            mime: ingest::field(&m, &["filetype", "type", "mime"]).map(str::to_string),
+            tags: ingest::field(&m, &["tags"]).map(str::to_string),
             target: self.target(),
         }
     }
@@ -383,7 +342,7 @@ async fn create_inner(state: AppState, owner_id: i64, headers: HeaderMap, body: 
     check_version(&headers)?;
     let raw_meta = header(&headers, &UPLOAD_METADATA).unwrap_or("").to_string();
     let m = parse_metadata(&raw_meta)?;
-    let target = target_of(&m)?;
+    let target = ingest::target_from(&m)?;
     let concat = header(&headers, &UPLOAD_CONCAT).unwrap_or("");
     if let Some(list) = concat.strip_prefix("final;") {
         return concatenate(&state, owner_id, list, raw_meta.clone(), &m, target).await;
@@ -436,8 +395,10 @@ async fn create_inner(state: AppState, owner_id: i64, headers: HeaderMap, body: 
     let now = now_ms();
     let expires_at = now + state.settings.upload_expiry.as_millis() as i64;
     let (target_id, role) = target_columns(&target);
-    let filename = meta(&m, &["filename", "name"]).map(|s| s.chars().take(255).collect::<String>());
-    let title = meta(&m, &["title"]).map(|s| s.chars().take(ingest::MAX_TITLE).collect::<String>());
+    let filename =
+        ingest::field(&m, &["filename", "name"]).map(|s| s.chars().take(255).collect::<String>());
+    let title = ingest::field(&m, &["title"])
+        .map(|s| s.chars().take(ingest::MAX_TITLE).collect::<String>());
     let inserted = sqlx::query(
         "INSERT INTO uploads (id, owner_id, length, metadata, concat, filename, title, target, target_id, \
          stem_role, expires_at, created_at, updated_at) \
@@ -577,8 +538,8 @@ async fn concatenate(
     .bind(length)
     .bind(&raw_meta)
     .bind(ids.join(" "))
-    .bind(meta(m, &["filename", "name"]))
-    .bind(meta(m, &["title"]))
+    .bind(ingest::field(m, &["filename", "name"]))
+    .bind(ingest::field(m, &["title"]))
     .bind(target.name())
     .bind(target_id)
     .bind(role)

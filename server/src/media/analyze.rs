@@ -1237,6 +1237,11 @@ mod tests {
             .output()
             .map(|o| o.status.success())
             .unwrap_or(false);
+        // scripts/test installs ffmpeg and sets this: there, a skip would hide a failure.
+        assert!(
+            ok || std::env::var_os("WAVEKEEP_TEST_REQUIRE_CLIENTS").is_none(),
+            "ffmpeg is required (WAVEKEEP_TEST_REQUIRE_CLIENTS is set)"
+        );
         if !ok {
             eprintln!("ffmpeg not found; skipping test");
         }

@@ -52,29 +52,27 @@ fn sandbox_err(e: SandboxError) -> JobError {
     }
 }
 
-/// The stored file of an asset, when the asset still exists.
-async fn asset_file(
-    state: &AppState,
-    id: i64,
-) -> Result<Option<(std::path::PathBuf, String)>, JobError> {
-    let row: Option<(String, String)> =
-        sqlx::query_as("SELECT storage_key, sha256 FROM assets WHERE id = $1")
-            .bind(id)
-            .fetch_optional(state.db.pool())
-            .await
-            .map_err(db_err("loading the asset"))?;
-    Ok(row.map(|(key, sha)| (Store::new(&state.settings.data_dir).path_of(&key), sha)))
-}
-
-/// Whether the asset's `column` (metadata_at or peaks_at) is already set.
-async fn done_at(state: &AppState, id: i64, column: &'static str) -> Result<bool, JobError> {
-    let sql = format!("SELECT {column} FROM assets WHERE id = $1");
-    let at: Option<Option<i64>> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+/// The job's asset (id, stored file, sha256) unless it was deleted or its
+/// `done_column` (metadata_at or peaks_at) is already set.
+async fn pending_asset(
+    ctx: &JobContext,
+    done_column: &'static str,
+) -> Result<Option<(i64, std::path::PathBuf, String)>, JobError> {
+    let id = asset_id(ctx)?;
+    let sql =
+        format!("SELECT storage_key, sha256, {done_column} AS done FROM assets WHERE id = $1");
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id)
-        .fetch_optional(state.db.pool())
+        .fetch_optional(ctx.state.db.pool())
         .await
         .map_err(db_err("loading the asset"))?;
-    Ok(at.flatten().is_some())
+    Ok(row
+        .filter(|r| r.get::<Option<i64>, _>("done").is_none())
+        .map(|r| {
+            let key: String = r.get("storage_key");
+            let path = Store::new(&ctx.state.settings.data_dir).path_of(&key);
+            (id, path, r.get("sha256"))
+        }))
 }
 
 /// Marks an asset (and the versions playing it) failed, with the reason a
@@ -128,15 +126,11 @@ impl Job for Metadata {
     fn run(&self, ctx: JobContext) -> JobFuture {
         let pool = self.pool.clone();
         Box::pin(async move {
-            let id = asset_id(&ctx)?;
-            let Some((path, _)) = asset_file(&ctx.state, id).await? else {
+            // Nothing to do for a deleted asset, or one an attempt finished
+            // before a crash (which must not queue its waveform twice).
+            let Some((id, path, _)) = pending_asset(&ctx, "metadata_at").await? else {
                 return Ok(());
             };
-            // An attempt that finished before a crash is not repeated (and
-            // does not queue its waveform twice).
-            if done_at(&ctx.state, id, "metadata_at").await? {
-                return Ok(());
-            }
             let info = pool
                 .probe(&path, Duration::from_secs(60))
                 .await
@@ -214,13 +208,9 @@ impl Job for Waveform {
     fn run(&self, ctx: JobContext) -> JobFuture {
         let pool = self.pool.clone();
         Box::pin(async move {
-            let id = asset_id(&ctx)?;
-            let Some((path, sha)) = asset_file(&ctx.state, id).await? else {
+            let Some((id, path, sha)) = pending_asset(&ctx, "peaks_at").await? else {
                 return Ok(());
             };
-            if done_at(&ctx.state, id, "peaks_at").await? {
-                return Ok(());
-            }
             let row = sqlx::query("SELECT frames, duration_ms FROM assets WHERE id = $1")
                 .bind(id)
                 .fetch_one(ctx.state.db.pool())
