@@ -2,6 +2,8 @@
 //! server (`ssr`) and hydrated in the browser (`hydrate`).
 
 pub mod auth;
+#[cfg(feature = "ssr")]
+pub mod cache;
 pub mod components;
 pub mod errors;
 pub mod fmt;
@@ -15,6 +17,8 @@ pub mod db;
 #[cfg(feature = "ssr")]
 pub mod settings;
 #[cfg(feature = "ssr")]
+pub mod signing;
+#[cfg(feature = "ssr")]
 pub mod state;
 #[cfg(feature = "ssr")]
 pub mod usage;
@@ -25,7 +29,8 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 
 use crate::components::nav::Nav;
-use crate::routes::{account::AccountPage, admin::AdminPage, home::HomePage, login::LoginPage};
+use crate::routes::{account::AccountPage, admin::AdminPage, login::LoginPage};
+use crate::routes::{downloads::DownloadsPage, home::HomePage, home::MinePage};
 use crate::routes::{
     not_found::NotFound, register::RegisterPage, track::TrackPage, upload::UploadPage,
 };
@@ -85,7 +90,9 @@ pub fn App() -> impl IntoView {
                     }
                 }>
                     <Routes fallback=NotFound>
-                        <Route path=path!("/") view=HomePage />
+                        <Route path=path!("/") view=HomePage ssr=SsrMode::Async />
+                        <Route path=path!("/mine") view=MinePage ssr=SsrMode::Async />
+                        <Route path=path!("/downloads") view=DownloadsPage ssr=SsrMode::Async />
                         <Route path=path!("/login") view=LoginPage />
                         <Route path=path!("/register") view=RegisterPage />
                         <Route path=path!("/upload") view=UploadPage ssr=SsrMode::Async />

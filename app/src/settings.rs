@@ -42,6 +42,11 @@ pub struct Settings {
     /// How long a claimed job stays with its worker without a heartbeat;
     /// after a crash its jobs run again this much later.
     pub job_lease: Duration,
+    /// How long signed links stay valid: downloads, the player's stream, and
+    /// "all stems" archives.
+    pub download_link_ttl: Duration,
+    pub stream_link_ttl: Duration,
+    pub stems_link_ttl: Duration,
 }
 
 impl Default for Settings {
@@ -65,6 +70,9 @@ impl Default for Settings {
             media_exe: None,
             media_memory_mb: 2048,
             job_lease: Duration::from_secs(30),
+            download_link_ttl: Duration::from_secs(3600),
+            stream_link_ttl: Duration::from_secs(24 * 3600),
+            stems_link_ttl: Duration::from_secs(3600),
         }
     }
 }

@@ -9,6 +9,8 @@ use crate::auth::session::{LoginThrottle, ViewerCache};
 use crate::db::Db;
 use crate::jobs::queue::Queue;
 use crate::settings::Settings;
+use crate::signing::Secrets;
+use crate::tracks::cache::TrackCaches;
 use crate::usage::UsageCache;
 
 #[derive(Clone, FromRef)]
@@ -20,6 +22,9 @@ pub struct AppState {
     pub login_throttle: LoginThrottle,
     pub queue: Queue,
     pub usage: UsageCache,
+    pub caches: TrackCaches,
+    /// URL signing key and IP salt (`Secrets::load` replaces the ephemeral ones).
+    pub secrets: Secrets,
 }
 
 impl AppState {
@@ -29,6 +34,8 @@ impl AppState {
             login_throttle: LoginThrottle::new(settings.login_max_failures, settings.login_window),
             queue: Queue::new(db.clone(), settings.queue_max_depth),
             usage: UsageCache::new(),
+            caches: TrackCaches::new(&db),
+            secrets: Secrets::ephemeral(),
             leptos_options,
             db,
             settings: Arc::new(settings),

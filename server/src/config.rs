@@ -217,6 +217,30 @@ pub struct Config {
         global = true
     )]
     pub job_lease_secs: u64,
+    /// Seconds a signed download link stays valid.
+    #[arg(
+        long,
+        env = "WAVEKEEP_DOWNLOAD_LINK_SECS",
+        default_value_t = 3600,
+        global = true
+    )]
+    pub download_link_secs: u64,
+    /// Seconds a signed streaming link (the player's) stays valid.
+    #[arg(
+        long,
+        env = "WAVEKEEP_STREAM_LINK_SECS",
+        default_value_t = 86400,
+        global = true
+    )]
+    pub stream_link_secs: u64,
+    /// Seconds a signed "all stems" download link stays valid.
+    #[arg(
+        long,
+        env = "WAVEKEEP_STEMS_LINK_SECS",
+        default_value_t = 3600,
+        global = true
+    )]
+    pub stems_link_secs: u64,
     /// Address-space limit of each sandboxed media decoder process, in MiB.
     #[arg(
         long,
@@ -274,6 +298,9 @@ impl Config {
             media_exe: None,
             media_memory_mb: self.media_memory_mb.max(256),
             job_lease: Duration::from_secs(self.job_lease_secs.max(2)),
+            download_link_ttl: Duration::from_secs(self.download_link_secs.max(1)),
+            stream_link_ttl: Duration::from_secs(self.stream_link_secs.max(1)),
+            stems_link_ttl: Duration::from_secs(self.stems_link_secs.max(1)),
         }
     }
 }

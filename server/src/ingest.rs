@@ -11,6 +11,7 @@ use app::db::{now_ms, Db};
 use app::errors::AppError;
 use app::jobs::db::{enqueue_in, NewJob};
 use app::state::AppState;
+use app::tracks::Visibility;
 
 use crate::media::store::{hash_file, Store};
 
@@ -46,6 +47,8 @@ pub struct Incoming {
     pub filename: Option<String>,
     pub mime: Option<String>,
     pub tags: Option<String>,
+    /// A new track's visibility (private when not given).
+    pub visibility: Option<Visibility>,
     pub target: Target,
 }
 
@@ -122,8 +125,42 @@ pub async fn check_target(db: &Db, owner_id: i64, target: &Target) -> Result<(),
         .await?,
     };
     match owner {
-        Some(o) if o == owner_id => Ok(()),
-        _ => Err(AppError::NotFound),
+        Some(o) if o == owner_id => {}
+        _ => return Err(AppError::NotFound),
+    }
+    if let Target::Stem { version_id, .. } = target {
+        stem_room(db.pool(), *version_id).await?;
+    }
+    Ok(())
+}
+
+/// A version holds at most `MAX_STEMS` stems.
+async fn stem_room<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    conn: E,
+    version_id: i64,
+) -> Result<(), AppError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stems WHERE version_id = $1")
+        .bind(version_id)
+        .fetch_one(conn)
+        .await?;
+    if n >= app::tracks::MAX_STEMS {
+        return Err(AppError::Conflict(format!(
+            "this version already has {} stems, the most it can hold",
+            app::tracks::MAX_STEMS
+        )));
+    }
+    Ok(())
+}
+
+/// `visibility`: private (default), unlisted or public.
+pub fn visibility_from(pairs: &[(String, String)]) -> Result<Option<Visibility>, AppError> {
+    match field(pairs, &["visibility"]) {
+        None => Ok(None),
+        Some(v) => Visibility::parse(&v.to_ascii_lowercase())
+            .map(Some)
+            .ok_or_else(|| {
+                AppError::bad_request("visibility must be \"private\", \"unlisted\" or \"public\"")
+            }),
     }
 }
 
@@ -282,8 +319,8 @@ pub async fn ingest(
         Target::NewTrack => {
             let slug = slugify(&title);
             let track_id: i64 = sqlx::query_scalar(
-                "INSERT INTO tracks (owner_id, slug, title, tags, duration_ms, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+                "INSERT INTO tracks (owner_id, slug, title, tags, duration_ms, created_at, updated_at, visibility) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING id",
             )
             .bind(incoming.owner_id)
             .bind(&slug)
@@ -291,6 +328,7 @@ pub async fn ingest(
             .bind(incoming.tags.as_deref().unwrap_or(""))
             .bind(duration_ms)
             .bind(now)
+            .bind(incoming.visibility.unwrap_or(Visibility::Private).as_str())
             .fetch_one(&mut *tx)
             .await?;
             let version_id = insert_version(&mut tx, track_id, asset_id, 1, status, now).await?;
@@ -341,6 +379,7 @@ pub async fn ingest(
             if owner != incoming.owner_id {
                 return Err(AppError::NotFound);
             }
+            stem_room(&mut *tx, *version_id).await?;
             let stem_id: i64 = sqlx::query_scalar(
                 "INSERT INTO stems (version_id, role, asset_id, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
             )
@@ -367,6 +406,7 @@ pub async fn ingest(
     tx.commit().await?;
     let _ = tokio::fs::remove_file(file).await;
     state.usage.invalidate(incoming.owner_id).await;
+    state.caches.changed(Some(track_id)).await;
     state.queue.wake().notify_waiters();
     Ok(Ingested {
         track_id,

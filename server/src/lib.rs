@@ -19,7 +19,8 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{NotForContentType, Predicate};
+use tower_http::compression::{CompressionLayer, DefaultPredicate};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -49,7 +50,10 @@ pub async fn build_state(
     let db = Db::connect(database_url, &settings.pool).await?;
     db.migrate().await?;
     tracing::info!(db.backend = db.backend().name(), "database ready");
-    Ok(AppState::new(leptos_options(addr), db, settings))
+    let secrets = app::signing::Secrets::load(&db).await?;
+    let mut state = AppState::new(leptos_options(addr), db, settings);
+    state.secrets = secrets;
+    Ok(state)
 }
 
 /// Every route of the app.
@@ -82,7 +86,8 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(
             limiter.clone(),
             http::rate::limit,
-        ));
+        ))
+        .layer(axum::middleware::from_fn(http::etag::etag));
 
     // Routes that take large bodies stream them to disk and bound them
     // themselves; everything else keeps the small default limit.
@@ -99,12 +104,24 @@ pub fn router(state: AppState) -> Router {
                 .post(http::tus::overridden)
                 .options(http::tus::options),
         )
-        .route("/api/v1/tracks", post(http::tracks_v1::create))
+        .route(
+            "/api/v1/tracks",
+            post(http::tracks_v1::create).get(http::tracks_v1::list),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             limiter,
             http::rate::limit,
         ))
+        .layer(axum::middleware::from_fn(http::etag::etag))
         .layer(axum::extract::DefaultBodyLimit::disable());
+
+    // Media bytes behind signed links: never compressed, never buffered.
+    let media = Router::new()
+        .route("/media/{asset_id}/{mode}/{name}", get(http::media::asset))
+        .route(
+            "/media/stems/{version_id}/{name}",
+            get(http::media::stems_zip),
+        );
 
     Router::new()
         .route("/healthz", get(http::health::healthz))
@@ -123,6 +140,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(fallback)
         .layer(RequestBodyLimitLayer::new(body_limit))
         .merge(uploads)
+        .merge(media)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             http::csrf::refuse_cross_site,
@@ -139,7 +157,13 @@ pub fn router(state: AppState) -> Router {
             ::http::header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
         ))
-        .layer(CompressionLayer::new())
+        .layer(
+            CompressionLayer::new().compress_when(
+                DefaultPredicate::new()
+                    .and(NotForContentType::const_new("audio/"))
+                    .and(NotForContentType::const_new("application/zip")),
+            ),
+        )
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -180,6 +204,7 @@ pub async fn serve(
     let pg_listen = tokio::spawn(worker::listen_for_enqueues(
         state.db.clone(),
         state.queue.wake(),
+        state.caches.clone(),
     ));
     let scheduler = tokio::spawn(worker::schedule(state.queue.clone()));
     let app = router(state);

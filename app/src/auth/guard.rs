@@ -60,6 +60,24 @@ pub fn client_info_from(parts: &Parts, state: &AppState) -> ClientInfo {
 /// Extractor: the signed-in viewer (cookie or bearer key), else 401.
 pub struct CurrentUser(pub Viewer);
 
+/// Extractor: the viewer when signed in, `None` for anonymous requests.
+pub struct MaybeUser(pub Option<Viewer>);
+
+impl<S> FromRequestParts<S> for MaybeUser
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        Ok(MaybeUser(
+            session::resolve(&state.db, &state.viewers, &parts.headers).await?,
+        ))
+    }
+}
+
 /// Extractor: a signed-in admin, else 401/403.
 pub struct AdminUser(pub Viewer);
 

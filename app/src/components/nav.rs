@@ -23,6 +23,8 @@ pub fn Nav() -> impl IntoView {
                                 Ok(Some(v)) => {
                                     let admin = v.is_admin();
                                     view! {
+                                        <A href="/mine">"My tracks"</A>
+                                        <A href="/downloads">"Downloads"</A>
                                         <A href="/account">"Account"</A>
                                         <Show when=move || admin>
                                             <A href="/admin">"Admin"</A>
@@ -38,6 +40,8 @@ pub fn Nav() -> impl IntoView {
                                 }
                                 _ => {
                                     view! {
+                                        <A href="/mine">"My tracks"</A>
+                                        <A href="/downloads">"Downloads"</A>
                                         <A href="/account">"Account"</A>
                                         <A href="/login">"Log in"</A>
                                         <A href="/register" attr:class="button">"Register"</A>

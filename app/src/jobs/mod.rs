@@ -9,6 +9,11 @@ pub mod queue;
 
 use serde::{Deserialize, Serialize};
 
+/// Removes stored files no asset refers to any more (after a delete).
+pub const PURGE: &str = "purge";
+/// Makes a browser-playable preview of an asset.
+pub const PREVIEW: &str = "preview";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JobState {
     Queued,

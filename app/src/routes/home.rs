@@ -1,60 +1,233 @@
-//! The track list: public tracks, newest first, from stored metadata only.
+//! The track lists: `/` (everyone's public tracks) and `/mine` (the viewer's
+//! own, any visibility). The URL holds the search, the order and the page
+//! (`?q=&sort=&page=`), so a list is shareable and the back button works; the
+//! first page is rendered on the server. Typing searches after a 300 ms
+//! pause (gloo-timers), one request per pause, never per keystroke; an
+//! answer to an older search never replaces a newer one.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::NavigateOptions;
 
 use crate::fmt;
-use crate::tracks::api::list_public_tracks;
-use crate::tracks::TrackSummary;
+use crate::tracks::api::list_tracks;
+use crate::tracks::{ListQuery, Sort, TrackSummary};
 
 #[component]
 pub fn HomePage() -> impl IntoView {
-    let page = Resource::new(|| (), |_| list_public_tracks(None));
+    view! { <TrackList mine=false /> }
+}
+
+#[component]
+pub fn MinePage() -> impl IntoView {
+    view! { <TrackList mine=true /> }
+}
+
+/// `?q=&sort=&page=` as a link; empty parts are left out.
+fn href(base: &str, q: &str, sort: Sort, page: Option<&str>) -> String {
+    let mut parts = Vec::new();
+    if !q.is_empty() {
+        parts.push(format!("q={}", urlencode(q)));
+    }
+    if sort != Sort::Newest {
+        parts.push(format!("sort={}", sort.as_str()));
+    }
+    if let Some(p) = page {
+        parts.push(format!("page={}", urlencode(p)));
+    }
+    if parts.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", parts.join("&"))
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+#[component]
+fn TrackList(mine: bool) -> impl IntoView {
+    let base = if mine { "/mine" } else { "/" };
+    let query = use_query_map();
+    let list_query = Memo::new(move |_| {
+        query.with(|p| ListQuery {
+            mine,
+            q: p.get_str("q").unwrap_or("").to_string(),
+            sort: p.get_str("sort").and_then(Sort::parse).unwrap_or_default(),
+            cursor: p.get_str("page").map(str::to_string),
+        })
+    });
+    let page = Resource::new(move || list_query.get(), list_tracks);
+    let pending = RwSignal::new(false);
+
+    // What is typed, ahead of the URL while the debounce waits.
+    let typed = RwSignal::new(list_query.get_untracked().q);
+    Effect::new(move |_| typed.set(list_query.get().q));
+    let search_seq = StoredValue::new(0u64);
+    let navigate = use_navigate();
+    let go = {
+        let navigate = navigate.clone();
+        move |url: String, replace: bool| {
+            navigate(
+                &url,
+                NavigateOptions {
+                    replace,
+                    scroll: !replace,
+                    ..Default::default()
+                },
+            )
+        }
+    };
+    let on_input = {
+        let go = go.clone();
+        move |ev: leptos::ev::Event| {
+            let text = event_target_value(&ev);
+            typed.set(text.clone());
+            search_seq.update_value(|n| *n += 1);
+            let mine_seq = search_seq.get_value();
+            let sort = list_query.get_untracked().sort;
+            let go = go.clone();
+            debounce(300, move || {
+                // A later keystroke restarted the wait: this one is stale.
+                if search_seq.get_value() == mine_seq {
+                    go(href(base, text.trim(), sort, None), true);
+                }
+            });
+        }
+    };
+    let on_sort = {
+        let go = go.clone();
+        move |ev: leptos::ev::Event| {
+            let sort = Sort::parse(&event_target_value(&ev)).unwrap_or_default();
+            go(href(base, &list_query.get_untracked().q, sort, None), false);
+        }
+    };
+    let searching = move || pending.get() || typed.get().trim() != list_query.get().q.trim();
+    let title = if mine { "My tracks" } else { "Tracks" };
+
     view! {
-        <Title text="Tracks" />
+        <Title text=title />
         <section class="list-head">
-            <h1>"Tracks"</h1>
+            <h1>{title}</h1>
+            <form class="list-controls" role="search" on:submit=|ev| ev.prevent_default()>
+                <input
+                    type="search"
+                    name="q"
+                    placeholder="Search titles, tags, file names"
+                    aria-label="Search tracks"
+                    autocomplete="off"
+                    data-testid="search"
+                    prop:value=move || typed.get()
+                    on:input=on_input
+                />
+                <span class="spinner" data-testid="spinner" class:active=searching aria-hidden="true"></span>
+                <select aria-label="Sort by" data-testid="sort" on:change=on_sort>
+                    {Sort::ALL
+                        .into_iter()
+                        .map(|s| {
+                            view! {
+                                <option value=s.as_str() selected=move || list_query.get().sort == s>
+                                    {s.label()}
+                                </option>
+                            }
+                        })
+                        .collect_view()}
+                </select>
+            </form>
         </section>
-        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+        <Transition
+            fallback=|| view! { <p class="muted">"Loading…"</p> }
+            set_pending=pending
+        >
             {move || Suspend::new(async move {
+                let lq = list_query.get();
                 match page.await {
-                    Ok(p) if p.items.is_empty() => view! { <EmptyState /> }.into_any(),
+                    Ok(p) if p.items.is_empty() && lq.cursor.is_none() => {
+                        view! { <EmptyState mine searching=!lq.q.is_empty() /> }.into_any()
+                    }
                     Ok(p) => {
+                        let next = p.next.map(|c| href(base, &lq.q, lq.sort, Some(&c)));
+                        let first = lq.cursor.is_some().then(|| href(base, &lq.q, lq.sort, None));
                         view! {
                             <ul class="track-list" data-testid="track-list">
-                                {p.items.into_iter().map(|t| view! { <TrackRow t /> }).collect_view()}
+                                {p.items.into_iter().map(|t| view! { <TrackRow t mine /> }).collect_view()}
                             </ul>
+                            <nav class="pager" aria-label="Pages">
+                                {first.map(|h| view! { <a href=h data-testid="first-page">"← First page"</a> })}
+                                {next.map(|h| view! { <a href=h rel="next" data-testid="next-page">"Next page →"</a> })}
+                            </nav>
                         }
                             .into_any()
+                    }
+                    Err(crate::errors::AppError::Unauthorized) => {
+                        view! { <super::SignInPrompt next="/mine" /> }.into_any()
                     }
                     Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
+/// Runs `f` after `ms` milliseconds (in the browser; never on the server).
+fn debounce(ms: u32, f: impl FnOnce() + 'static) {
+    #[cfg(feature = "hydrate")]
+    leptos::task::spawn_local(async move {
+        gloo_timers::future::TimeoutFuture::new(ms).await;
+        f();
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (ms, f);
+}
+
 #[component]
-fn EmptyState() -> impl IntoView {
+fn EmptyState(mine: bool, searching: bool) -> impl IntoView {
+    let (title, text) = match (mine, searching) {
+        (_, true) => (
+            "Nothing matches",
+            "Try fewer or shorter words: every word is matched as a prefix.",
+        ),
+        (true, false) => (
+            "You have no tracks yet",
+            "Upload a file and it appears here while it is processed.",
+        ),
+        (false, false) => (
+            "No tracks yet",
+            "Public tracks appear here as soon as someone shares one.",
+        ),
+    };
     view! {
         <div class="empty" data-testid="empty-tracks">
-            <p class="empty-title">"No tracks yet"</p>
-            <p class="muted">"Public tracks appear here as soon as someone shares one."</p>
+            <p class="empty-title">{title}</p>
+            <p class="muted">{text}</p>
             <a class="button" href="/upload">"Upload a track"</a>
         </div>
     }
 }
 
 #[component]
-fn TrackRow(t: TrackSummary) -> impl IntoView {
+fn TrackRow(t: TrackSummary, mine: bool) -> impl IntoView {
     let duration = t
         .duration_ms
         .map(fmt::duration)
         .unwrap_or_else(|| "processing".to_string());
+    let href = format!("/tracks/{}", t.id);
     view! {
-        <li class="track-row">
-            <span class="title">{t.title}</span>
+        <li class="track-row" data-testid="track-row">
+            <a class="title" href=href>{t.title}</a>
             <span class="tags muted">{t.tags}</span>
+            {mine.then(|| view! { <span class=format!("badge vis-{}", t.visibility.as_str())>{t.visibility.as_str()}</span> })}
             <span class="duration">{duration}</span>
             <span class="date muted">{fmt::date(t.created_at)}</span>
         </li>

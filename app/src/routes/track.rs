@@ -1,15 +1,20 @@
-//! /tracks/:id — a track's facts, versions, stems, and its processing,
-//! followed live (server-sent events) while a job is still working.
+//! /tracks/:id — a track's player (waveform from the stored peaks, play /
+//! pause, seek by clicking the waveform, keyboard shortcuts), its versions,
+//! metadata and processing (followed live while a job works), the owner's
+//! edits, and the stems panel, which loads nothing until it is opened.
 
+use leptos::html::Audio;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_navigate, use_params_map};
 
 use super::set_page_status;
 use crate::errors::AppError;
 use crate::fmt;
-use crate::tracks::api::get_track;
-use crate::tracks::{AssetInfo, TrackDetail};
+use crate::tracks::api::{
+    get_track, track_peaks, version_stems, DeleteTrack, SetPrimaryVersion, UpdateTrack,
+};
+use crate::tracks::{AssetInfo, StemInfo, TrackDetail, Visibility};
 
 #[component]
 pub fn TrackPage() -> impl IntoView {
@@ -22,7 +27,7 @@ pub fn TrackPage() -> impl IntoView {
         }
     });
     view! {
-        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match track.await {
                     Ok(t) => view! { <TrackView t track /> }.into_any(),
@@ -33,7 +38,7 @@ pub fn TrackPage() -> impl IntoView {
                     }
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
@@ -61,14 +66,19 @@ fn asset_facts(a: &AssetInfo) -> String {
     parts.join(" · ")
 }
 
+fn clock(secs: f64) -> String {
+    if !secs.is_finite() || secs < 0.0 {
+        return "0:00".into();
+    }
+    fmt::duration((secs * 1000.0) as i64)
+}
+
 #[component]
 fn TrackView(t: TrackDetail, track: Resource<Result<TrackDetail, AppError>>) -> impl IntoView {
     #[cfg(feature = "hydrate")]
     if t.status == "processing" {
         follow(t.id, track);
     }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = track;
     let status = t.status.clone();
     let status_text = match status.as_str() {
         "ready" => "Ready".to_string(),
@@ -79,64 +89,482 @@ fn TrackView(t: TrackDetail, track: Resource<Result<TrackDetail, AppError>>) -> 
         .duration_ms
         .map(fmt::duration)
         .unwrap_or_else(|| "processing".into());
+    let primary = t.primary().cloned();
+    let can_edit = t.can_edit;
+    let id = t.id;
+
+    let set_primary = ServerAction::<SetPrimaryVersion>::new();
+    Effect::new(move |prev: Option<usize>| {
+        let v = set_primary.version().get();
+        if prev.is_some_and(|p| p != v) {
+            track.refetch();
+        }
+        v
+    });
+
     view! {
         <Title text=t.title.clone() />
-        <section class="card" data-testid="track" data-status=status.clone()>
+        <section class="card track" data-testid="track" data-status=status.clone()>
             <h1 data-testid="track-title">{t.title.clone()}</h1>
             <p class="muted">
                 <span class=format!("badge status-{status}") data-testid="track-status">{status_text}</span>
                 " · "
                 <span data-testid="track-duration">{duration}</span>
                 " · "
-                {t.visibility.as_str()}
+                <span data-testid="track-visibility">{t.visibility.as_str()}</span>
+                {(!t.tags.is_empty()).then(|| view! { " · " <span class="tags">{t.tags.clone()}</span> })}
             </p>
             {t.error.clone().map(|e| view! {
                 <p class="error" role="alert" data-testid="track-error">
                     "This file could not be processed: " {e}
                 </p>
             })}
+            {t.playback.clone().map(|p| view! { <Player id playback=p duration_ms=t.duration_ms /> })}
+            {primary.clone().map(|v| view! {
+                <StemsPanel version_id=v.id count=t.stem_count can_edit />
+            })}
             <h2>"Versions"</h2>
             <ul class="versions">
                 {t.versions.iter().rev().map(|v| {
-                    let primary = Some(v.id) == t.primary_version_id;
+                    let is_primary = Some(v.id) == t.primary_version_id;
+                    let vid = v.id;
                     view! {
-                        <li data-testid="version">
+                        <li data-testid="version" class:primary=is_primary>
                             <strong>{format!("v{}", v.number)}</strong>
-                            {primary.then_some(" (current)")}
+                            {is_primary.then_some(" (current)")}
                             " · " {v.asset.original_filename.clone().unwrap_or_default()}
                             " · " <span class="muted">{asset_facts(&v.asset)}</span>
                             " · " {v.status.clone()}
+                            " "
+                            {v.download_url.clone().map(|u| view! {
+                                <a class="button small" href=u download data-testid="download">"Download"</a>
+                            })}
+                            {(can_edit && !is_primary).then(|| view! {
+                                <button
+                                    class="small"
+                                    data-testid="make-primary"
+                                    on:click=move |_| {
+                                        set_primary.dispatch(SetPrimaryVersion { id, version_id: vid });
+                                    }
+                                >
+                                    "Make current"
+                                </button>
+                            })}
                         </li>
                     }
                 }).collect_view()}
             </ul>
-            {(!t.stems.is_empty()).then(|| view! {
-                <h2>"Stems"</h2>
-                <ul class="stems">
-                    {t.stems.iter().map(|s| view! {
-                        <li data-testid="stem">
-                            <strong>{s.role.clone()}</strong>
-                            " · " <span class="muted">{asset_facts(&s.asset)}</span>
-                        </li>
+            {can_edit.then(|| view! {
+                <p>
+                    <a href=format!("/upload?target=version&track_id={id}") data-testid="upload-version">
+                        "Upload a new version"
+                    </a>
+                </p>
+            })}
+            {(!t.jobs.is_empty()).then(|| view! {
+                <h2>"Processing"</h2>
+                <ul class="jobs" data-testid="jobs">
+                    {t.jobs.iter().map(|j| {
+                        let state = j.state.as_str();
+                        let detail = match (state, &j.last_error) {
+                            ("running", _) => format!("{} %", j.progress),
+                            (_, Some(e)) => e.clone(),
+                            _ => String::new(),
+                        };
+                        view! {
+                            <li data-testid="job" data-state=state>
+                                <strong>{j.kind.clone()}</strong> " · " {state} " " <span class="muted">{detail}</span>
+                            </li>
+                        }
                     }).collect_view()}
                 </ul>
             })}
-            <h2>"Processing"</h2>
-            <ul class="jobs" data-testid="jobs">
-                {t.jobs.iter().map(|j| {
-                    let state = j.state.as_str();
-                    let detail = match (state, &j.last_error) {
-                        ("running", _) => format!("{} %", j.progress),
-                        (_, Some(e)) => e.clone(),
-                        _ => String::new(),
+        </section>
+        {can_edit.then(|| view! { <EditTrack t=t.clone() track /> })}
+    }
+}
+
+/// The player: an audio element driven by our own controls and the waveform.
+#[component]
+fn Player(id: i64, playback: crate::tracks::Playback, duration_ms: Option<i64>) -> impl IntoView {
+    let audio = NodeRef::<Audio>::new();
+    let playing = RwSignal::new(false);
+    let current = RwSignal::new(0.0f64);
+    let total = RwSignal::new(duration_ms.map(|d| d as f64 / 1000.0).unwrap_or(0.0));
+    let peaks = Resource::new(move || id, track_peaks);
+    provide_context(Transport {
+        audio,
+        playing,
+        current,
+    });
+
+    let toggle = move || {
+        if let Some(a) = audio.get_untracked() {
+            if a.paused() {
+                let _ = a.play();
+            } else {
+                let _ = a.pause();
+            }
+        }
+    };
+    let seek_to = move |secs: f64| {
+        if let Some(a) = audio.get_untracked() {
+            let end = if a.duration().is_finite() {
+                a.duration()
+            } else {
+                total.get_untracked()
+            };
+            let t = secs.clamp(0.0, end.max(0.0));
+            a.set_current_time(t);
+            current.set(t);
+        }
+    };
+    let on_wave_click = move |ev: leptos::ev::MouseEvent| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            let Some(el) = ev
+                .current_target()
+                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            else {
+                return;
+            };
+            let rect = el.get_bounding_client_rect();
+            if rect.width() > 0.0 {
+                let frac = ((ev.client_x() as f64 - rect.left()) / rect.width()).clamp(0.0, 1.0);
+                seek_to(frac * total.get_untracked());
+            }
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (ev, seek_to);
+    };
+    // Space: play / pause; ← →: 5 s back / forward; Home: start.
+    #[cfg(feature = "hydrate")]
+    {
+        let handle = window_event_listener(leptos::ev::keydown, move |ev| {
+            use wasm_bindgen::JsCast;
+            let typing = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                .is_some_and(|el| {
+                    matches!(
+                        el.tag_name().as_str(),
+                        "INPUT" | "TEXTAREA" | "SELECT" | "BUTTON"
+                    )
+                });
+            if typing || ev.ctrl_key() || ev.meta_key() || ev.alt_key() {
+                return;
+            }
+            let now = current.get_untracked();
+            match ev.key().as_str() {
+                " " | "k" => {
+                    ev.prevent_default();
+                    toggle();
+                }
+                "ArrowLeft" | "j" => seek_to(now - 5.0),
+                "ArrowRight" | "l" => seek_to(now + 5.0),
+                "Home" => seek_to(0.0),
+                _ => {}
+            }
+        });
+        on_cleanup(move || handle.remove());
+    }
+    let progress = move || {
+        let t = total.get();
+        if t > 0.0 {
+            (current.get() / t).clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    };
+    view! {
+        <div class="player" data-testid="player" data-preview=playback.preview.to_string()>
+            <audio
+                node_ref=audio
+                preload="metadata"
+                data-testid="audio"
+                on:play=move |_| playing.set(true)
+                on:pause=move |_| playing.set(false)
+                on:ended=move |_| playing.set(false)
+                on:timeupdate=move |_| {
+                    if let Some(a) = audio.get_untracked() {
+                        current.set(a.current_time());
+                    }
+                }
+                on:loadedmetadata=move |_| {
+                    if let Some(a) = audio.get_untracked() {
+                        if a.duration().is_finite() && a.duration() > 0.0 {
+                            total.set(a.duration());
+                        }
+                    }
+                }
+            >
+                <source src=playback.src.clone() type=playback.mime.clone() />
+            </audio>
+            <button
+                class="play"
+                data-testid="play"
+                aria-label=move || if playing.get() { "Pause" } else { "Play" }
+                on:click=move |_| toggle()
+            >
+                {move || if playing.get() { "❚❚" } else { "▶" }}
+            </button>
+            <div class="wave" data-testid="waveform" on:click=on_wave_click title="Click to seek">
+                <Suspense fallback=|| view! { <div class="wave-placeholder"></div> }>
+                    {move || Suspend::new(async move {
+                        match peaks.await {
+                            Ok(Some(data)) => view! { <Waveform data progress /> }.into_any(),
+                            _ => view! { <div class="wave-placeholder" data-testid="wave-pending"></div> }.into_any(),
+                        }
+                    })}
+                </Suspense>
+            </div>
+            <span class="time" data-testid="time">
+                {move || format!("{} / {}", clock(current.get()), clock(total.get()))}
+            </span>
+            {playback.preview.then(|| view! { <span class="muted small">"preview"</span> })}
+        </div>
+    }
+}
+
+/// The main transport, for the stems panel to follow.
+#[derive(Clone, Copy)]
+struct Transport {
+    audio: NodeRef<Audio>,
+    playing: RwSignal<bool>,
+    current: RwSignal<f64>,
+}
+
+/// Min/max pairs drawn as one SVG path, twice: the played part on top,
+/// clipped to the play position.
+#[component]
+fn Waveform(data: Vec<i8>, progress: impl Fn() -> f64 + Send + Sync + 'static) -> impl IntoView {
+    let pairs = data.len() / 2;
+    let mut d = String::with_capacity(pairs * 16);
+    for (i, pair) in data.chunks_exact(2).enumerate() {
+        let (lo, hi) = (pair[0] as f64, pair[1] as f64);
+        let top = 50.0 - hi.max(lo) / 128.0 * 50.0;
+        let bottom = 50.0 - hi.min(lo) / 128.0 * 50.0;
+        let bottom = if bottom - top < 0.8 {
+            top + 0.8
+        } else {
+            bottom
+        };
+        d.push_str(&format!("M{i} {top:.1}V{bottom:.1}"));
+    }
+    let width = pairs.max(1);
+    let view_box = format!("0 0 {width} 100");
+    let played = move || format!("{:.1}", progress() * width as f64);
+    view! {
+        <svg viewBox=view_box preserveAspectRatio="none" class="wave-svg" aria-hidden="true">
+            <defs>
+                <clipPath id="played-clip">
+                    <rect x="0" y="0" height="100" width=played />
+                </clipPath>
+            </defs>
+            <path d=d.clone() class="wave-rest" />
+            <path d=d class="wave-played" clip-path="url(#played-clip)" />
+        </svg>
+    }
+}
+
+/// One stem in the panel: in the mix or not, muted, soloed.
+#[derive(Clone)]
+struct StemRow {
+    stem: StemInfo,
+    node: NodeRef<Audio>,
+    on: RwSignal<bool>,
+    muted: RwSignal<bool>,
+    solo: RwSignal<bool>,
+}
+
+/// The stems of the current version: nothing is requested until the panel
+/// is opened.
+#[component]
+fn StemsPanel(version_id: i64, count: i64, can_edit: bool) -> impl IntoView {
+    let open = RwSignal::new(false);
+    let load = Action::new(move |v: &i64| version_stems(*v));
+    let toggle = move |_| {
+        let now = !open.get_untracked();
+        open.set(now);
+        if now && load.value().get_untracked().is_none() && !load.pending().get_untracked() {
+            load.dispatch(version_id);
+        }
+    };
+    let label = move || {
+        let verb = if open.get() {
+            "Hide stems"
+        } else {
+            "Show stems"
+        };
+        format!("{verb} ({count})")
+    };
+    view! {
+        <section class="stems-panel" data-testid="stems-panel">
+            <button class="ghost" data-testid="stems-toggle" on:click=toggle aria-expanded=move || open.get().to_string()>
+                {label}
+            </button>
+            {can_edit.then(|| view! {
+                <a class="small" href=format!("/upload?target=stem&version_id={version_id}") data-testid="upload-stems">
+                    "Upload stems"
+                </a>
+            })}
+            <Show when=move || open.get()>
+                {move || match load.value().get() {
+                    None => view! { <p class="muted">"Loading stems…"</p> }.into_any(),
+                    Some(Err(e)) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Some(Ok(panel)) if panel.stems.is_empty() => {
+                        view! { <p class="muted" data-testid="no-stems">"This version has no stems yet."</p> }.into_any()
+                    }
+                    Some(Ok(panel)) => view! { <StemMixer panel /> }.into_any(),
+                }}
+            </Show>
+        </section>
+    }
+}
+
+#[component]
+fn StemMixer(panel: crate::tracks::StemsPanel) -> impl IntoView {
+    let transport = use_context::<Transport>();
+    let rows: Vec<StemRow> = panel
+        .stems
+        .into_iter()
+        .map(|stem| StemRow {
+            stem,
+            node: NodeRef::new(),
+            on: RwSignal::new(false),
+            muted: RwSignal::new(false),
+            solo: RwSignal::new(false),
+        })
+        .collect();
+    let rows = StoredValue::new(rows);
+    let any_solo = Memo::new(move |_| rows.with_value(|r| r.iter().any(|s| s.solo.get())));
+    let any_on = Memo::new(move |_| rows.with_value(|r| r.iter().any(|s| s.on.get())));
+
+    // Follow the main transport: play, pause and position.
+    if let Some(tr) = transport {
+        // The full mix is silent while stems play in its place.
+        Effect::new(move |_| {
+            if let Some(a) = tr.audio.get() {
+                a.set_muted(any_on.get());
+            }
+        });
+        Effect::new(move |_| {
+            let playing = tr.playing.get();
+            let now = tr.current.get();
+            rows.with_value(|r| {
+                for s in r {
+                    let Some(el) = s.node.get_untracked() else {
+                        continue;
                     };
+                    let audible = s.on.get() && !s.muted.get() && (!any_solo.get() || s.solo.get());
+                    el.set_muted(!audible);
+                    if playing && s.on.get_untracked() {
+                        if (el.current_time() - now).abs() > 0.25 {
+                            el.set_current_time(now);
+                        }
+                        if el.paused() {
+                            let _ = el.play();
+                        }
+                    } else if !el.paused() {
+                        let _ = el.pause();
+                    }
+                }
+            });
+        });
+    }
+    view! {
+        <div class="stems" data-testid="stems">
+            <ul>
+                {rows.with_value(|r| r.iter().cloned().map(|s| {
+                    let StemRow { stem, node, on, muted, solo } = s;
                     view! {
-                        <li data-testid="job" data-state=state>
-                            <strong>{j.kind.clone()}</strong> " · " {state} " " <span class="muted">{detail}</span>
+                        <li data-testid="stem" data-role=stem.role.clone()>
+                            <strong>{stem.role.clone()}</strong>
+                            <span class="muted">" " {asset_facts(&stem.asset)}</span>
+                            {stem.stream_url.clone().map(|src| view! {
+                                <audio node_ref=node preload="none" src=src></audio>
+                            })}
+                            <label><input type="checkbox" data-testid="stem-play" prop:checked=move || on.get() on:change=move |ev| on.set(event_target_checked(&ev)) /> " play"</label>
+                            <label><input type="checkbox" data-testid="stem-mute" prop:checked=move || muted.get() on:change=move |ev| muted.set(event_target_checked(&ev)) /> " mute"</label>
+                            <label><input type="checkbox" data-testid="stem-solo" prop:checked=move || solo.get() on:change=move |ev| solo.set(event_target_checked(&ev)) /> " solo"</label>
+                            {stem.download_url.clone().map(|u| view! { <a class="small" href=u download>"Download"</a> })}
                         </li>
                     }
-                }).collect_view()}
+                }).collect_view())}
             </ul>
+            {panel.zip_url.map(|u| view! {
+                <a class="button small" href=u download data-testid="stems-zip">"Download all stems (zip)"</a>
+            })}
+        </div>
+    }
+}
+
+/// The owner's form: title, tags, visibility; and delete.
+#[component]
+fn EditTrack(t: TrackDetail, track: Resource<Result<TrackDetail, AppError>>) -> impl IntoView {
+    let update = ServerAction::<UpdateTrack>::new();
+    let delete = ServerAction::<DeleteTrack>::new();
+    Effect::new(move |prev: Option<usize>| {
+        let v = update.version().get();
+        if prev.is_some_and(|p| p != v) && matches!(update.value().get_untracked(), Some(Ok(()))) {
+            track.refetch();
+        }
+        v
+    });
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if matches!(delete.value().get(), Some(Ok(()))) {
+            navigate("/mine", Default::default());
+        }
+    });
+    let id = t.id;
+    let vis = t.visibility;
+    let option = move |v: Visibility, label: &'static str| {
+        let value = format!("{v:?}");
+        view! { <option value=value selected=vis == v>{label}</option> }
+    };
+    let confirm_delete = move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            let ok = window()
+                .confirm_with_message(
+                    "Delete this track with all its versions and stems? This cannot be undone.",
+                )
+                .unwrap_or(false);
+            if !ok {
+                return;
+            }
+        }
+        delete.dispatch(DeleteTrack { id });
+    };
+    view! {
+        <section class="card" data-testid="edit-track">
+            <h2>"Edit"</h2>
+            <ActionForm action=update attr:class="form">
+                <input type="hidden" name="id" value=id />
+                <label>"Title" <input name="title" required maxlength="200" value=t.title.clone() data-testid="edit-title" /></label>
+                <label>"Tags (comma-separated)" <input name="tags" maxlength="500" value=t.tags.clone() data-testid="edit-tags" /></label>
+                <label>
+                    "Visibility"
+                    <select name="visibility" data-testid="edit-visibility">
+                        {option(Visibility::Private, "Private (only you)")}
+                        {option(Visibility::Unlisted, "Unlisted (anyone with the link)")}
+                        {option(Visibility::Public, "Public (listed)")}
+                    </select>
+                </label>
+                <button type="submit" data-testid="save-track">"Save"</button>
+                {move || match update.value().get() {
+                    Some(Err(e)) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Some(Ok(())) => view! { <p class="ok" data-testid="saved">"Saved."</p> }.into_any(),
+                    None => ().into_any(),
+                }}
+            </ActionForm>
+            <button class="danger" data-testid="delete-track" on:click=confirm_delete>"Delete track"</button>
+            {move || match delete.value().get() {
+                Some(Err(e)) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                _ => ().into_any(),
+            }}
         </section>
     }
 }

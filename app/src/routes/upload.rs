@@ -82,6 +82,54 @@ fn time_left(remaining: f64, speed: f64) -> String {
 
 #[component]
 fn Uploader() -> impl IntoView {
+    // `?target=stem&version_id=N` (stems into a version) or
+    // `?target=version&track_id=N` (a new version); new tracks otherwise.
+    let query = leptos_router::hooks::use_query_map().get_untracked();
+    let target = query.get("target").unwrap_or_else(|| "track".into());
+    let target_id = match target.as_str() {
+        "stem" => query.get("version_id"),
+        "version" => query.get("track_id"),
+        _ => None,
+    };
+    let target = if target_id.is_some() {
+        target
+    } else {
+        "track".into()
+    };
+    let visibility = RwSignal::new("private".to_string());
+    let role = RwSignal::new(String::new());
+    let heading = match target.as_str() {
+        "stem" => "Upload stems",
+        "version" => "Upload a new version",
+        _ => "Upload",
+    };
+    let is_stem = target == "stem";
+    let is_track = target == "track";
+    let target_sv = StoredValue::new((target.clone(), target_id));
+    let extra_for = {
+        move |name: &str| -> Vec<(String, String)> {
+            let (target, target_id) = target_sv.get_value();
+            let mut m = vec![("target".to_string(), target.clone())];
+            match target.as_str() {
+                "stem" => {
+                    m.push(("version_id".into(), target_id.clone().unwrap_or_default()));
+                    let typed = role.get_untracked().trim().to_string();
+                    let r = if typed.is_empty() {
+                        name.rsplit_once('.')
+                            .map(|(b, _)| b)
+                            .unwrap_or(name)
+                            .to_string()
+                    } else {
+                        typed
+                    };
+                    m.push(("role".into(), r));
+                }
+                "version" => m.push(("track_id".into(), target_id.clone().unwrap_or_default())),
+                _ => m.push(("visibility".into(), visibility.get_untracked())),
+            }
+            m
+        }
+    };
     let entries = RwSignal::new(Vec::<Entry>::new());
     let dragging = RwSignal::new(false);
     let pending = RwSignal::new(Vec::<(String, f64)>::new());
@@ -106,7 +154,8 @@ fn Uploader() -> impl IntoView {
                 control: StoredValue::new_local(None),
             };
             entries.update(|v| v.push(entry.clone()));
-            client::start(file, entry);
+            let extra = extra_for(&entry.name);
+            client::start(file, entry, extra);
         }
         pending.set(client::pending());
     };
@@ -120,7 +169,33 @@ fn Uploader() -> impl IntoView {
 
     view! {
         <section class="card" data-testid="uploader">
-            <h1>"Upload"</h1>
+            <h1>{heading}</h1>
+            <div class="upload-options">
+                <Show when=move || is_track>
+                    <label>
+                        "Visibility "
+                        <select
+                            data-testid="upload-visibility"
+                            on:change=move |ev| visibility.set(event_target_value(&ev))
+                        >
+                            <option value="private" selected>"Private (only you)"</option>
+                            <option value="unlisted">"Unlisted (anyone with the link)"</option>
+                            <option value="public">"Public (listed)"</option>
+                        </select>
+                    </label>
+                </Show>
+                <Show when=move || is_stem>
+                    <label>
+                        "Role "
+                        <input
+                            type="text"
+                            placeholder="drums, vocals… (default: the file name)"
+                            data-testid="upload-role"
+                            on:input=move |ev| role.set(event_target_value(&ev))
+                        />
+                    </label>
+                </Show>
+            </div>
             <label
                 class="dropzone"
                 class:dragging=move || dragging.get()
@@ -329,9 +404,12 @@ mod client {
             .collect()
     }
 
-    pub fn start(file: FileRef, e: Entry) {
+    pub fn start(file: FileRef, e: Entry, extra: Vec<(String, String)>) {
         let meta = js_sys::Object::new();
         set(&meta, "filename", &JsValue::from_str(&e.name));
+        for (k, v) in &extra {
+            set(&meta, k, &JsValue::from_str(v));
+        }
         set(&meta, "filetype", &JsValue::from_str(&file.type_()));
         let handlers = js_sys::Object::new();
         let (sent, speed, status, resumed) = (e.sent, e.speed, e.status, e.resumed);
@@ -476,7 +554,7 @@ mod client {
     pub fn pending() -> Vec<(String, f64)> {
         Vec::new()
     }
-    pub fn start(_: FileRef, _: Entry) {}
+    pub fn start(_: FileRef, _: Entry, _: Vec<(String, String)>) {}
     pub fn pause(_: StoredValue<Option<Handle>, LocalStorage>) {}
     pub fn resume(_: StoredValue<Option<Handle>, LocalStorage>) {}
 }

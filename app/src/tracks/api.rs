@@ -1,39 +1,243 @@
-//! Server functions for track listings.
+//! Server functions for tracks: listings and search, the track page, the
+//! owner's edits, the lazy stems panel. Every one asks `guard` who is
+//! asking; someone else's private track answers exactly like a missing one.
 
 use leptos::prelude::*;
 
-use super::TrackPage;
+use super::{ListQuery, StemsPanel, TrackDetail, TrackPage, Visibility};
 use crate::errors::AppError;
 
-/// Public tracks, newest first, 50 a page.
-#[server(endpoint = "tracks/public")]
-pub async fn list_public_tracks(cursor: Option<String>) -> Result<TrackPage, AppError> {
+/// A page of public tracks, or of the viewer's own (`mine`), optionally
+/// searched, in one of three orders; cached for 30 s, dropped on any change.
+#[server(endpoint = "tracks/list")]
+pub async fn list_tracks(query: ListQuery) -> Result<TrackPage, AppError> {
     use crate::auth::guard;
     let state = guard::app_state()?;
-    let after = match cursor.as_deref().filter(|c| !c.is_empty()) {
-        Some(c) => {
-            Some(super::decode_cursor(c).ok_or_else(|| AppError::bad_request("bad page cursor"))?)
-        }
-        None => None,
+    let owner = if query.mine {
+        Some(guard::require_user().await?.id)
+    } else {
+        None
     };
-    super::db::list_public(&state.db, after).await
+    let mut query = query;
+    query.q = query.q.chars().take(super::MAX_QUERY).collect();
+    list_cached(&state, owner, query)
+        .await
+        .map(|p| (*p).clone())
 }
 
-/// One track with its versions, stems, metadata and processing jobs. Owners
-/// and admins see their private tracks; everyone sees public and unlisted
-/// ones; anything else is "not found".
+/// The cached listing, shared by the server function and the JSON route.
+#[cfg(feature = "ssr")]
+pub async fn list_cached(
+    state: &crate::state::AppState,
+    owner: Option<i64>,
+    query: ListQuery,
+) -> Result<std::sync::Arc<TrackPage>, AppError> {
+    let key = (owner, query);
+    if let Some(p) = state.caches.lists.get(&key).await {
+        return Ok(p);
+    }
+    let page = std::sync::Arc::new(super::db::list(&state.db, owner, &key.1).await?);
+    state.caches.lists.insert(key, page.clone()).await;
+    Ok(page)
+}
+
+/// A track as `viewer` may see it, from the cache when nothing is being
+/// processed; `None` when it is missing or hidden from them.
+#[cfg(feature = "ssr")]
+pub async fn visible_detail(
+    state: &crate::state::AppState,
+    viewer: Option<&crate::auth::Viewer>,
+    id: i64,
+) -> Result<TrackDetail, AppError> {
+    let t = match state.caches.tracks.get(&id).await {
+        Some(t) => t,
+        None => {
+            let t = std::sync::Arc::new(
+                super::db::get_detail(&state.db, id)
+                    .await?
+                    .ok_or(AppError::NotFound)?,
+            );
+            if t.settled() {
+                state.caches.tracks.insert(id, t.clone()).await;
+            }
+            t
+        }
+    };
+    if !t.visible_to(viewer) {
+        return Err(AppError::NotFound);
+    }
+    let mut t = (*t).clone();
+    t.can_edit = t.editable_by(viewer);
+    let user = viewer.map(|v| v.id);
+    for v in &mut t.versions {
+        v.download_url = Some(super::links::download(state, &v.asset, &t.slug, user));
+    }
+    t.playback = t
+        .primary()
+        .and_then(|v| super::links::playback(state, &v.asset, &t.slug));
+    Ok(t)
+}
+
+/// One track with its versions, metadata and processing jobs.
 #[server(endpoint = "tracks/get")]
-pub async fn get_track(id: i64) -> Result<super::TrackDetail, AppError> {
+pub async fn get_track(id: i64) -> Result<TrackDetail, AppError> {
     use crate::auth::guard;
     let state = guard::app_state()?;
     let viewer = guard::viewer().await?;
+    visible_detail(&state, viewer.as_ref(), id).await
+}
+
+/// The track if the viewer may change it: 404 when they cannot see it, 403
+/// when they can see but not change it.
+#[cfg(feature = "ssr")]
+async fn editable(id: i64) -> Result<(crate::state::AppState, TrackDetail), AppError> {
+    use crate::auth::guard;
+    let state = guard::app_state()?;
+    let viewer = guard::require_user().await?;
     let t = super::db::get_detail(&state.db, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let allowed = t.visible_to(viewer.as_ref());
-    if allowed {
-        Ok(t)
-    } else {
-        Err(AppError::NotFound)
+    if !t.visible_to(Some(&viewer)) {
+        return Err(AppError::NotFound);
     }
+    if !t.editable_by(Some(&viewer)) {
+        return Err(AppError::Forbidden);
+    }
+    Ok((state, t))
+}
+
+/// The owner changes title, tags and visibility.
+#[server(endpoint = "tracks/update")]
+pub async fn update_track(
+    id: i64,
+    title: String,
+    tags: String,
+    visibility: Visibility,
+) -> Result<(), AppError> {
+    let title = title.trim();
+    if title.is_empty() {
+        return Err(AppError::bad_request("the title cannot be empty"));
+    }
+    if title.chars().count() > 200 {
+        return Err(AppError::bad_request(
+            "the title is longer than 200 characters",
+        ));
+    }
+    let tags: String = tags
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if tags.chars().count() > 500 {
+        return Err(AppError::bad_request(
+            "the tags are longer than 500 characters",
+        ));
+    }
+    let (state, _) = editable(id).await?;
+    super::db::update(&state.db, id, title, &tags, visibility).await?;
+    state.caches.changed(Some(id)).await;
+    Ok(())
+}
+
+/// The owner picks which version plays and is listed.
+#[server(endpoint = "tracks/primary")]
+pub async fn set_primary_version(id: i64, version_id: i64) -> Result<(), AppError> {
+    let (state, _) = editable(id).await?;
+    super::db::set_primary(&state.db, id, version_id).await?;
+    state.caches.changed(Some(id)).await;
+    Ok(())
+}
+
+/// The owner deletes a track: its rows go at once (with the storage they
+/// count), and a background job removes the files nothing refers to.
+#[server(endpoint = "tracks/delete")]
+pub async fn delete_track(id: i64) -> Result<(), AppError> {
+    let (state, t) = editable(id).await?;
+    super::db::delete(&state.db, id).await?;
+    state.caches.changed(Some(id)).await;
+    state.usage.invalidate(t.owner_id).await;
+    state.queue.wake().notify_waiters();
+    Ok(())
+}
+
+/// The stems of a version, loaded when the panel opens: up to 20, each
+/// with signed streaming and download links, plus an "all stems" archive.
+#[server(endpoint = "tracks/stems")]
+pub async fn version_stems(version_id: i64) -> Result<StemsPanel, AppError> {
+    use crate::auth::guard;
+    let state = guard::app_state()?;
+    let viewer = guard::viewer().await?;
+    let (track_id, _, _) = super::db::version_owner(&state.db, version_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    // The same visibility rule as the track page.
+    let t = visible_detail(&state, viewer.as_ref(), track_id).await?;
+    let user = viewer.as_ref().map(|v| v.id);
+    let mut stems = super::db::stems_of(&state.db, version_id, super::MAX_STEMS).await?;
+    for s in &mut stems {
+        let base = format!("{}-{}", t.slug, s.role);
+        if s.asset.processing_error.is_none() {
+            s.stream_url = super::links::playback(&state, &s.asset, &base).map(|p| p.src);
+        }
+        s.download_url = Some(super::links::download(&state, &s.asset, &base, user));
+    }
+    let zip_url =
+        (!stems.is_empty()).then(|| super::links::stems_zip(&state, version_id, &t.slug, user));
+    Ok(StemsPanel {
+        version_id,
+        stems,
+        zip_url,
+    })
+}
+
+/// The waveform overview of a track's primary version (about 1,000 min/max
+/// pairs), for the page to draw; `None` while it is being computed.
+#[server(endpoint = "tracks/peaks")]
+pub async fn track_peaks(id: i64) -> Result<Option<Vec<i8>>, AppError> {
+    use crate::auth::guard;
+    let state = guard::app_state()?;
+    let viewer = guard::viewer().await?;
+    let t = visible_detail(&state, viewer.as_ref(), id).await?;
+    let Some(v) = t.primary().filter(|v| v.asset.peaks_ready) else {
+        return Ok(None);
+    };
+    overview_peaks(&state, v.asset.id).await
+}
+
+#[cfg(feature = "ssr")]
+pub async fn overview_peaks(
+    state: &crate::state::AppState,
+    asset_id: i64,
+) -> Result<Option<Vec<i8>>, AppError> {
+    #[derive(serde::Deserialize)]
+    struct Peaks {
+        data: Vec<i8>,
+    }
+    let sha: Option<String> = sqlx::query_scalar("SELECT sha256 FROM assets WHERE id = $1")
+        .bind(asset_id)
+        .fetch_optional(state.db.pool())
+        .await?;
+    let Some(sha) = sha else { return Ok(None) };
+    let path = state
+        .settings
+        .data_dir
+        .join("derived")
+        .join(&sha)
+        .join(super::PEAKS_OVERVIEW_FILE);
+    let Ok(bytes) = tokio::fs::read(&path).await else {
+        return Ok(None);
+    };
+    let p: Peaks =
+        serde_json::from_slice(&bytes).map_err(|e| AppError::internal("reading peaks", e))?;
+    Ok(Some(p.data))
+}
+
+/// One page of the viewer's download history, newest first, 100 a page.
+#[server(endpoint = "downloads/list")]
+pub async fn list_downloads(cursor: Option<String>) -> Result<super::DownloadPage, AppError> {
+    use crate::auth::guard;
+    let state = guard::app_state()?;
+    let viewer = guard::require_user().await?;
+    super::db::downloads(&state.db, viewer.id, cursor.as_deref()).await
 }

@@ -1,27 +1,149 @@
-//! SQL for track listings.
+//! SQL for tracks: keyset-paginated listings (one index per order and scope),
+//! full-text search (FTS5 on SQLite, a GIN-indexed tsvector on PostgreSQL),
+//! the track page in one query, and the owner's edits.
 
 use sqlx::Row;
 
-use super::{encode_cursor, TrackPage, TrackSummary, Visibility, PAGE_SIZE};
-use crate::db::Db;
+use super::{
+    search_words, AssetInfo, ListQuery, Sort, StemInfo, TrackDetail, TrackPage, TrackSummary,
+    VersionInfo, Visibility, PAGE_SIZE,
+};
+use crate::db::{Backend, Db};
 use crate::errors::AppError;
 
-/// Keyset page over `tracks_public_recent_idx`: no OFFSET, no audio access.
-pub async fn list_public(db: &Db, after: Option<(i64, i64)>) -> Result<TrackPage, AppError> {
-    let (at, id) = after.unwrap_or((i64::MAX, i64::MAX));
-    let rows = sqlx::query(
-        "SELECT id, slug, title, tags, duration_ms, visibility, created_at FROM tracks \
-         WHERE visibility = 'public' AND (created_at < $1 OR (created_at = $1 AND id < $2)) \
-         ORDER BY created_at DESC, id DESC LIMIT $3",
-    )
-    .bind(at)
-    .bind(id)
-    .bind(PAGE_SIZE + 1)
-    .fetch_all(db.pool())
-    .await?;
-    let mut items: Vec<TrackSummary> = rows
-        .into_iter()
-        .map(|r| TrackSummary {
+/// Where a page starts: the sort key and id of the last row shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cursor {
+    Newest { created_at: i64, id: i64 },
+    Title { key: String, id: i64 },
+    Duration { duration: i64, id: i64 },
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        match self {
+            Cursor::Newest { created_at, id } => format!("n{created_at}_{id}"),
+            Cursor::Duration { duration, id } => format!("d{duration}_{id}"),
+            Cursor::Title { key, id } => format!("t{id}_{}", hex::encode(key.as_bytes())),
+        }
+    }
+
+    /// `None` for anything this server did not write, or for another order.
+    pub fn decode(s: &str, sort: Sort) -> Option<Cursor> {
+        let (tag, rest) = s.split_at_checked(1)?;
+        let (a, b) = rest.split_once('_')?;
+        match (tag, sort) {
+            ("n", Sort::Newest) => Some(Cursor::Newest {
+                created_at: a.parse().ok()?,
+                id: b.parse().ok()?,
+            }),
+            ("d", Sort::Duration) => Some(Cursor::Duration {
+                duration: a.parse().ok()?,
+                id: b.parse().ok()?,
+            }),
+            ("t", Sort::Title) => Some(Cursor::Title {
+                id: a.parse().ok()?,
+                key: String::from_utf8(hex::decode(b).ok()?).ok()?,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The search condition for this backend, and its bound text.
+fn search_clause(backend: Backend, q: &str, param: usize) -> Option<(String, String)> {
+    let words = search_words(q);
+    if words.is_empty() {
+        return None;
+    }
+    Some(match backend {
+        Backend::Sqlite => (
+            format!("t.id IN (SELECT rowid FROM tracks_fts WHERE tracks_fts MATCH ${param})"),
+            words
+                .iter()
+                .map(|w| format!("\"{w}\"*"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        Backend::Postgres => (
+            format!("t.search @@ to_tsquery('simple', ${param})"),
+            words
+                .iter()
+                .map(|w| format!("{w}:*"))
+                .collect::<Vec<_>>()
+                .join(" & "),
+        ),
+    })
+}
+
+enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+/// One page of a listing. `owner` is the viewer for "my tracks" (every
+/// visibility), `None` for the public list.
+pub async fn list(db: &Db, owner: Option<i64>, q: &ListQuery) -> Result<TrackPage, AppError> {
+    let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
+        Some(c) => Some(
+            Cursor::decode(c, q.sort).ok_or_else(|| AppError::bad_request("bad page cursor"))?,
+        ),
+        None => None,
+    };
+    let mut binds: Vec<Bind> = Vec::new();
+    let mut conds: Vec<String> = Vec::new();
+    match owner {
+        Some(id) => {
+            binds.push(Bind::Int(id));
+            conds.push(format!("t.owner_id = ${}", binds.len()));
+        }
+        None => conds.push("t.visibility = 'public'".into()),
+    }
+    if let Some((cond, text)) = search_clause(db.backend(), &q.q, binds.len() + 1) {
+        binds.push(Bind::Text(text));
+        conds.push(cond);
+    }
+    let (key_expr, order) = match q.sort {
+        Sort::Newest => ("t.created_at", "t.created_at DESC, t.id DESC"),
+        Sort::Title => ("lower(t.title)", "lower(t.title), t.id"),
+        Sort::Duration => (
+            "COALESCE(t.duration_ms, 0)",
+            "COALESCE(t.duration_ms, 0) DESC, t.id DESC",
+        ),
+    };
+    if let Some(c) = &after {
+        let n = binds.len();
+        let (op, key, id) = match c {
+            Cursor::Newest { created_at, id } => ("<", Bind::Int(*created_at), *id),
+            Cursor::Duration { duration, id } => ("<", Bind::Int(*duration), *id),
+            Cursor::Title { key, id } => (">", Bind::Text(key.clone()), *id),
+        };
+        binds.push(key);
+        binds.push(Bind::Int(id));
+        conds.push(format!("({key_expr}, t.id) {op} (${}, ${})", n + 1, n + 2));
+    }
+    let sql = format!(
+        "SELECT t.id, t.slug, t.title, t.tags, t.duration_ms, t.visibility, t.created_at, \
+         {key_expr} AS sort_key FROM tracks t WHERE {} ORDER BY {order} LIMIT {}",
+        conds.join(" AND "),
+        PAGE_SIZE + 1
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for b in binds {
+        query = match b {
+            Bind::Int(v) => query.bind(v),
+            Bind::Text(v) => query.bind(v),
+        };
+    }
+    let rows = query.fetch_all(db.pool()).await?;
+    let more = rows.len() as i64 > PAGE_SIZE;
+    let mut next = None;
+    let mut items = Vec::with_capacity(rows.len().min(PAGE_SIZE as usize));
+    for (i, r) in rows.iter().enumerate() {
+        if i as i64 == PAGE_SIZE {
+            break;
+        }
+        let t = TrackSummary {
             id: r.get("id"),
             slug: r.get("slug"),
             title: r.get("title"),
@@ -30,22 +152,36 @@ pub async fn list_public(db: &Db, after: Option<(i64, i64)>) -> Result<TrackPage
             visibility: Visibility::parse(r.get::<&str, _>("visibility"))
                 .unwrap_or(Visibility::Private),
             created_at: r.get("created_at"),
-        })
-        .collect();
-    let next = if items.len() as i64 > PAGE_SIZE {
-        items.truncate(PAGE_SIZE as usize);
-        items.last().map(|t| encode_cursor(t.created_at, t.id))
-    } else {
-        None
-    };
+        };
+        if more && i as i64 == PAGE_SIZE - 1 {
+            next = Some(
+                match q.sort {
+                    Sort::Newest => Cursor::Newest {
+                        created_at: t.created_at,
+                        id: t.id,
+                    },
+                    Sort::Duration => Cursor::Duration {
+                        duration: r.get("sort_key"),
+                        id: t.id,
+                    },
+                    Sort::Title => Cursor::Title {
+                        key: r.get("sort_key"),
+                        id: t.id,
+                    },
+                }
+                .encode(),
+            );
+        }
+        items.push(t);
+    }
     Ok(TrackPage { items, next })
 }
 
 const ASSET_COLUMNS: &str = "a.id AS asset_id, a.size_bytes, a.mime, a.original_filename, a.duration_ms AS a_duration_ms, \
-     a.sample_rate, a.channels, a.bit_depth, a.codec, a.bitrate, a.container, a.processing_error, a.peaks_at";
+     a.sample_rate, a.channels, a.bit_depth, a.codec, a.bitrate, a.container, a.processing_error, a.peaks_at, a.preview_at";
 
-fn asset_of(r: &sqlx::any::AnyRow) -> super::AssetInfo {
-    super::AssetInfo {
+fn asset_of(r: &sqlx::any::AnyRow) -> AssetInfo {
+    AssetInfo {
         id: r.get("asset_id"),
         size_bytes: r.get("size_bytes"),
         mime: r.get("mime"),
@@ -59,54 +195,41 @@ fn asset_of(r: &sqlx::any::AnyRow) -> super::AssetInfo {
         container: r.get("container"),
         processing_error: r.get("processing_error"),
         peaks_ready: r.get::<Option<i64>, _>("peaks_at").is_some(),
+        preview_ready: r.get::<Option<i64>, _>("preview_at").is_some(),
     }
 }
 
-/// A track with everything a track page or `GET /api/v1/tracks/{id}` shows.
-pub async fn get_detail(db: &Db, id: i64) -> Result<Option<super::TrackDetail>, AppError> {
-    let Some(t) = sqlx::query(
-        "SELECT id, owner_id, slug, title, tags, visibility, duration_ms, primary_version_id, created_at, updated_at \
-         FROM tracks WHERE id = $1",
-    )
+/// A track with its versions and their files, in one query (one row per
+/// version), plus the jobs working on the primary file. Stems are loaded
+/// separately, only when someone opens them.
+pub async fn get_detail(db: &Db, id: i64) -> Result<Option<TrackDetail>, AppError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT t.id AS track_id, t.owner_id, t.slug, t.title, t.tags, t.visibility, t.duration_ms, \
+         t.primary_version_id, t.created_at AS t_created_at, t.updated_at, \
+         (SELECT COUNT(*) FROM stems s WHERE s.version_id = t.primary_version_id) AS stem_count, \
+         v.id AS version_id, v.version_number, v.label, v.status, v.created_at AS v_created_at, {ASSET_COLUMNS} \
+         FROM tracks t LEFT JOIN track_versions v ON v.track_id = t.id LEFT JOIN assets a ON a.id = v.asset_id \
+         WHERE t.id = $1 ORDER BY v.version_number"
+    )))
     .bind(id)
-    .fetch_optional(db.pool())
-    .await?
-    else {
+    .fetch_all(db.pool())
+    .await?;
+    let Some(t) = rows.first() else {
         return Ok(None);
     };
-    let versions: Vec<super::VersionInfo> = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT v.id, v.version_number, v.label, v.status, v.created_at, {ASSET_COLUMNS} \
-         FROM track_versions v JOIN assets a ON a.id = v.asset_id WHERE v.track_id = $1 ORDER BY v.version_number"
-    )))
-    .bind(id)
-    .fetch_all(db.pool())
-    .await?
-    .iter()
-    .map(|r| super::VersionInfo {
-        id: r.get("id"),
-        number: r.get("version_number"),
-        label: r.get("label"),
-        status: r.get("status"),
-        created_at: r.get("created_at"),
-        asset: asset_of(r),
-    })
-    .collect();
-    let stems: Vec<super::StemInfo> = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT s.id, s.version_id, s.role, {ASSET_COLUMNS} FROM stems s \
-         JOIN track_versions v ON v.id = s.version_id JOIN assets a ON a.id = s.asset_id \
-         WHERE v.track_id = $1 ORDER BY s.version_id, s.role, s.id"
-    )))
-    .bind(id)
-    .fetch_all(db.pool())
-    .await?
-    .iter()
-    .map(|r| super::StemInfo {
-        id: r.get("id"),
-        version_id: r.get("version_id"),
-        role: r.get("role"),
-        asset: asset_of(r),
-    })
-    .collect();
+    let versions: Vec<VersionInfo> = rows
+        .iter()
+        .filter(|r| r.get::<Option<i64>, _>("version_id").is_some())
+        .map(|r| VersionInfo {
+            id: r.get("version_id"),
+            number: r.get("version_number"),
+            label: r.get("label"),
+            status: r.get("status"),
+            created_at: r.get("v_created_at"),
+            asset: asset_of(r),
+            download_url: None,
+        })
+        .collect();
     let primary: Option<i64> = t.get("primary_version_id");
     let primary_version = versions
         .iter()
@@ -116,8 +239,8 @@ pub async fn get_detail(db: &Db, id: i64) -> Result<Option<super::TrackDetail>, 
         Some(v) => crate::jobs::db::for_subject(db, &format!("asset:{}", v.asset.id)).await?,
         None => Vec::new(),
     };
-    Ok(Some(super::TrackDetail {
-        id: t.get("id"),
+    Ok(Some(TrackDetail {
+        id: t.get("track_id"),
         owner_id: t.get("owner_id"),
         slug: t.get("slug"),
         title: t.get("title"),
@@ -129,11 +252,221 @@ pub async fn get_detail(db: &Db, id: i64) -> Result<Option<super::TrackDetail>, 
             .map(|v| v.status.clone())
             .unwrap_or_else(|| "processing".into()),
         error: primary_version.and_then(|v| v.asset.processing_error.clone()),
-        primary_version_id: primary,
-        created_at: t.get("created_at"),
+        primary_version_id: primary_version.map(|v| v.id),
+        stem_count: t.get("stem_count"),
+        created_at: t.get("t_created_at"),
         updated_at: t.get("updated_at"),
         versions,
-        stems,
         jobs,
+        can_edit: false,
+        playback: None,
     }))
+}
+
+/// The stems of one version, at most `limit`.
+pub async fn stems_of(db: &Db, version_id: i64, limit: i64) -> Result<Vec<StemInfo>, AppError> {
+    stems_where(db, "s.version_id = $1", version_id, limit).await
+}
+
+/// The stems of every version of a track (the machine API shows them all).
+pub async fn stems_of_track(db: &Db, track_id: i64) -> Result<Vec<StemInfo>, AppError> {
+    stems_where(db, "v.track_id = $1", track_id, 100_000).await
+}
+
+async fn stems_where(
+    db: &Db,
+    cond: &'static str,
+    id: i64,
+    limit: i64,
+) -> Result<Vec<StemInfo>, AppError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT s.id, s.version_id, s.role, {ASSET_COLUMNS} FROM stems s \
+         JOIN track_versions v ON v.id = s.version_id JOIN assets a ON a.id = s.asset_id \
+         WHERE {cond} ORDER BY s.version_id, s.role, s.id LIMIT $2"
+    )))
+    .bind(id)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| StemInfo {
+            id: r.get("id"),
+            version_id: r.get("version_id"),
+            role: r.get("role"),
+            asset: asset_of(r),
+            stream_url: None,
+            download_url: None,
+        })
+        .collect())
+}
+
+/// Owner and track of a version, for permission checks.
+pub async fn version_owner(
+    db: &Db,
+    version_id: i64,
+) -> Result<Option<(i64, i64, String)>, AppError> {
+    let row: Option<(i64, i64, String)> = sqlx::query_as(
+        "SELECT t.id, t.owner_id, t.visibility FROM track_versions v JOIN tracks t ON t.id = v.track_id WHERE v.id = $1",
+    )
+    .bind(version_id)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row)
+}
+
+/// Title, tags and visibility, as the owner edits them.
+pub async fn update(
+    db: &Db,
+    id: i64,
+    title: &str,
+    tags: &str,
+    visibility: Visibility,
+) -> Result<(), AppError> {
+    sqlx::query(
+        "UPDATE tracks SET title = $1, tags = $2, visibility = $3, updated_at = $4 WHERE id = $5",
+    )
+    .bind(title)
+    .bind(tags)
+    .bind(visibility.as_str())
+    .bind(crate::db::now_ms())
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// Makes `version_id` the track's primary version (its duration follows).
+pub async fn set_primary(db: &Db, track_id: i64, version_id: i64) -> Result<(), AppError> {
+    let done = sqlx::query(
+        "UPDATE tracks SET primary_version_id = $1, updated_at = $2, \
+         duration_ms = (SELECT a.duration_ms FROM track_versions v JOIN assets a ON a.id = v.asset_id WHERE v.id = $1) \
+         WHERE id = $3 AND EXISTS (SELECT 1 FROM track_versions WHERE id = $1 AND track_id = $3)",
+    )
+    .bind(version_id)
+    .bind(crate::db::now_ms())
+    .bind(track_id)
+    .execute(db.pool())
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(AppError::NotFound);
+    }
+    Ok(())
+}
+
+/// Deletes a track with its versions and stems in one transaction. Files no
+/// other version or stem uses lose their asset row, and their size leaves the
+/// owner's usage; a `purge` job then removes the stored files nothing refers
+/// to (a crash before it runs leaves files the next purge or sweep removes).
+pub async fn delete(db: &Db, id: i64) -> Result<(), AppError> {
+    let mut tx = db.pool().begin().await?;
+    // Take the write lock first (SQLite), then read.
+    let touched = sqlx::query("UPDATE tracks SET updated_at = updated_at WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    if touched.rows_affected() == 0 {
+        return Err(AppError::NotFound);
+    }
+    let owner: i64 = sqlx::query_scalar("SELECT owner_id FROM tracks WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    let assets: Vec<i64> = sqlx::query_scalar(
+        "SELECT asset_id FROM track_versions WHERE track_id = $1 \
+         UNION SELECT s.asset_id FROM stems s JOIN track_versions v ON v.id = s.version_id WHERE v.track_id = $1",
+    )
+    .bind(id)
+    .fetch_all(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM tracks WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let mut freed = 0i64;
+    let mut shas = Vec::new();
+    for asset in assets {
+        let uses: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM track_versions WHERE asset_id = $1) + \
+             (SELECT COUNT(*) FROM stems WHERE asset_id = $1)",
+        )
+        .bind(asset)
+        .fetch_one(&mut *tx)
+        .await?;
+        if uses > 0 {
+            continue;
+        }
+        let row: Option<(i64, String)> =
+            sqlx::query_as("DELETE FROM assets WHERE id = $1 RETURNING size_bytes, sha256")
+                .bind(asset)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some((size, sha)) = row {
+            freed += size;
+            shas.push(sha);
+        }
+    }
+    sqlx::query(
+        "UPDATE users SET storage_used_bytes = CASE WHEN storage_used_bytes > $1 \
+         THEN storage_used_bytes - $1 ELSE 0 END WHERE id = $2",
+    )
+    .bind(freed)
+    .bind(owner)
+    .execute(&mut *tx)
+    .await?;
+    if !shas.is_empty() {
+        let payload = serde_json::json!({ "sha256": shas }).to_string();
+        crate::jobs::db::enqueue_in(
+            &mut tx,
+            &crate::jobs::db::NewJob::new(crate::jobs::PURGE, payload).priority(-5),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The user's downloads, newest first, keyset-paginated on (created_at, id).
+pub async fn downloads(
+    db: &Db,
+    user_id: i64,
+    cursor: Option<&str>,
+) -> Result<super::DownloadPage, AppError> {
+    let (at, id) = match cursor.filter(|c| !c.is_empty()) {
+        Some(c) => c
+            .split_once('_')
+            .and_then(|(a, b)| Some((a.parse::<i64>().ok()?, b.parse::<i64>().ok()?)))
+            .ok_or_else(|| AppError::bad_request("bad page cursor"))?,
+        None => (i64::MAX, i64::MAX),
+    };
+    let rows = sqlx::query(
+        "SELECT d.id, d.created_at, d.kind, d.label, d.track_id, t.title FROM downloads d \
+         LEFT JOIN tracks t ON t.id = d.track_id \
+         WHERE d.user_id = $1 AND (d.created_at, d.id) < ($2, $3) \
+         ORDER BY d.created_at DESC, d.id DESC LIMIT $4",
+    )
+    .bind(user_id)
+    .bind(at)
+    .bind(id)
+    .bind(super::DOWNLOADS_PAGE + 1)
+    .fetch_all(db.pool())
+    .await?;
+    let mut items: Vec<super::DownloadRow> = rows
+        .iter()
+        .map(|r| super::DownloadRow {
+            id: r.get("id"),
+            created_at: r.get("created_at"),
+            kind: r.get("kind"),
+            label: r.get("label"),
+            track_id: r.get("track_id"),
+            track_title: r.get("title"),
+        })
+        .collect();
+    let next = if items.len() as i64 > super::DOWNLOADS_PAGE {
+        items.truncate(super::DOWNLOADS_PAGE as usize);
+        items.last().map(|d| format!("{}_{}", d.created_at, d.id))
+    } else {
+        None
+    };
+    Ok(super::DownloadPage { items, next })
 }

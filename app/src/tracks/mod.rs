@@ -3,7 +3,11 @@
 
 pub mod api;
 #[cfg(feature = "ssr")]
+pub mod cache;
+#[cfg(feature = "ssr")]
 pub mod db;
+#[cfg(feature = "ssr")]
+pub mod links;
 
 use serde::{Deserialize, Serialize};
 
@@ -56,14 +60,69 @@ pub struct TrackPage {
 
 pub const PAGE_SIZE: i64 = 50;
 
-/// `created_at:id` of the last row: the keyset cursor.
-pub fn encode_cursor(created_at: i64, id: i64) -> String {
-    format!("{created_at}:{id}")
+/// How a listing is ordered. Each order has its own index and keyset.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Sort {
+    /// Newest first.
+    #[default]
+    Newest,
+    /// Title A to Z (case-insensitive).
+    Title,
+    /// Longest first.
+    Duration,
 }
 
-pub fn decode_cursor(cursor: &str) -> Option<(i64, i64)> {
-    let (a, b) = cursor.split_once(':')?;
-    Some((a.parse().ok()?, b.parse().ok()?))
+impl Sort {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sort::Newest => "newest",
+            Sort::Title => "title",
+            Sort::Duration => "duration",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Sort> {
+        match s {
+            "newest" => Some(Sort::Newest),
+            "title" => Some(Sort::Title),
+            "duration" => Some(Sort::Duration),
+            _ => None,
+        }
+    }
+
+    pub const ALL: [Sort; 3] = [Sort::Newest, Sort::Title, Sort::Duration];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Sort::Newest => "Newest",
+            Sort::Title => "Title",
+            Sort::Duration => "Duration",
+        }
+    }
+}
+
+/// What a listing shows: everyone's public tracks or the viewer's own, an
+/// optional search, an order, and where the page starts. The page URL holds
+/// all of it (`?q=&sort=&page=`), so a listing is shareable.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ListQuery {
+    pub mine: bool,
+    pub q: String,
+    pub sort: Sort,
+    pub cursor: Option<String>,
+}
+
+/// Longest search text taken into account.
+pub const MAX_QUERY: usize = 200;
+
+/// The words of a search, as the index sees them: letters and digits only,
+/// at most 8 of them.
+pub fn search_words(q: &str) -> Vec<String> {
+    q.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(8)
+        .map(|w| w.chars().take(40).collect::<String>().to_lowercase())
+        .collect()
 }
 
 /// A stored file as shown to people and machines: only what the database
@@ -84,6 +143,33 @@ pub struct AssetInfo {
     /// Why processing failed, in words a person understands.
     pub processing_error: Option<String>,
     pub peaks_ready: bool,
+    /// A browser-playable preview (MP3) is stored.
+    #[serde(default)]
+    pub preview_ready: bool,
+}
+
+impl AssetInfo {
+    /// Whether browsers play the original well enough to stream it as is:
+    /// compressed formats they decode, and FLAC up to 16 bits and 64 MiB.
+    /// Anything else (WAV, AIFF, 24-bit FLAC, huge files) plays from the preview.
+    pub fn plays_in_browsers(&self) -> bool {
+        let codec = self.codec.as_deref().unwrap_or("");
+        let small = self.size_bytes <= 64 * 1024 * 1024;
+        match codec {
+            "mp3" | "aac" | "opus" | "vorbis" => self.size_bytes <= 256 * 1024 * 1024,
+            "flac" => small && self.bit_depth.unwrap_or(16) <= 16,
+            _ => false,
+        }
+    }
+}
+
+/// What the player plays: a signed streaming link and its type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Playback {
+    pub src: String,
+    pub mime: String,
+    /// The compressed preview rather than the original file.
+    pub preview: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +181,9 @@ pub struct VersionInfo {
     pub status: String,
     pub created_at: i64,
     pub asset: AssetInfo,
+    /// A signed download link for the viewer (filled per request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,7 +192,47 @@ pub struct StemInfo {
     pub version_id: i64,
     pub role: String,
     pub asset: AssetInfo,
+    /// Signed links for the stems panel (filled per request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_url: Option<String>,
 }
+
+/// What the stems panel loads when it is opened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StemsPanel {
+    pub version_id: i64,
+    pub stems: Vec<StemInfo>,
+    /// A signed link to all stems as one zip archive.
+    pub zip_url: Option<String>,
+}
+
+/// The overview peaks file in a file's derived directory.
+pub const PEAKS_OVERVIEW_FILE: &str = "peaks-overview.json";
+
+/// One row of the download history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownloadRow {
+    pub id: i64,
+    pub created_at: i64,
+    /// download or stems.
+    pub kind: String,
+    pub label: String,
+    pub track_id: Option<i64>,
+    pub track_title: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownloadPage {
+    pub items: Vec<DownloadRow>,
+    pub next: Option<String>,
+}
+
+pub const DOWNLOADS_PAGE: i64 = 100;
+
+/// Most stems one version holds.
+pub const MAX_STEMS: i64 = 20;
 
 /// One track with its versions, stems and the jobs working on its primary file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,18 +248,46 @@ pub struct TrackDetail {
     pub status: String,
     pub error: Option<String>,
     pub primary_version_id: Option<i64>,
+    /// Stems of the primary version (the panel loads them when opened).
+    pub stem_count: i64,
     pub created_at: i64,
     pub updated_at: i64,
     pub versions: Vec<VersionInfo>,
-    pub stems: Vec<StemInfo>,
     pub jobs: Vec<crate::jobs::JobInfo>,
+    /// The viewer may edit and delete it (filled per request).
+    #[serde(default)]
+    pub can_edit: bool,
+    /// What the player plays, for this viewer (filled per request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playback: Option<Playback>,
 }
 
 impl TrackDetail {
     /// Owners and admins see a track; others only when it is not private.
     pub fn visible_to(&self, viewer: Option<&crate::auth::Viewer>) -> bool {
-        self.visibility != Visibility::Private
-            || viewer.is_some_and(|v| v.id == self.owner_id || v.is_admin())
+        self.visibility != Visibility::Private || self.editable_by(viewer)
+    }
+
+    /// Owners and admins change and delete tracks.
+    pub fn editable_by(&self, viewer: Option<&crate::auth::Viewer>) -> bool {
+        viewer.is_some_and(|v| v.id == self.owner_id || v.is_admin())
+    }
+
+    pub fn primary(&self) -> Option<&VersionInfo> {
+        self.versions
+            .iter()
+            .find(|v| Some(v.id) == self.primary_version_id)
+    }
+
+    /// Nothing is queued or running for it: what a cache may keep.
+    pub fn settled(&self) -> bool {
+        self.status != "processing"
+            && self.jobs.iter().all(|j| {
+                !matches!(
+                    j.state,
+                    crate::jobs::JobState::Queued | crate::jobs::JobState::Running
+                )
+            })
     }
 }
 

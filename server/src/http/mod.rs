@@ -2,8 +2,10 @@
 
 pub mod api_v1;
 pub mod csrf;
+pub mod etag;
 pub mod health;
 pub mod json;
+pub mod media;
 pub mod rate;
 pub mod tracks_v1;
 pub mod tus;

@@ -9,7 +9,7 @@ use http::{header, HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
-use app::auth::guard::CurrentUser;
+use app::auth::guard::{CurrentUser, MaybeUser};
 use app::auth::Viewer;
 use app::errors::AppError;
 use app::state::AppState;
@@ -79,6 +79,7 @@ pub async fn create(
             filename,
             mime,
             tags: ingest::field(&fields, &["tags"]).map(|t| t.chars().take(500).collect()),
+            visibility: ingest::visibility_from(&fields)?,
             target,
         };
         ingest::ingest(&state, &tmp, &incoming, None).await
@@ -169,25 +170,71 @@ async fn read_form(
 /// it is not private. Hidden tracks answer 404 like missing ones.
 pub async fn visible_track(
     state: &AppState,
-    viewer: &Viewer,
+    viewer: Option<&Viewer>,
     id: i64,
 ) -> Result<TrackDetail, AppError> {
-    let t = app::tracks::db::get_detail(&state.db, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    if t.visible_to(Some(viewer)) {
-        Ok(t)
-    } else {
-        Err(AppError::NotFound)
-    }
+    app::tracks::api::visible_detail(state, viewer, id).await
+}
+
+/// A track as the machine API shows it: everything on its page plus the
+/// stems of every version.
+#[derive(Debug, Serialize)]
+pub struct TrackJson {
+    #[serde(flatten)]
+    pub track: TrackDetail,
+    pub stems: Vec<app::tracks::StemInfo>,
 }
 
 pub async fn get(
     State(state): State<AppState>,
-    CurrentUser(viewer): CurrentUser,
+    MaybeUser(viewer): MaybeUser,
     Path(id): Path<i64>,
-) -> Result<Json<TrackDetail>, AppError> {
-    Ok(Json(visible_track(&state, &viewer, id).await?))
+) -> Result<Json<TrackJson>, AppError> {
+    let track = visible_track(&state, viewer.as_ref(), id).await?;
+    let stems = app::tracks::db::stems_of_track(&state.db, id).await?;
+    Ok(Json(TrackJson { track, stems }))
+}
+
+/// `GET /api/v1/tracks?q=&sort=&page=&mine=1`: the listing as JSON (the
+/// same cached pages as the track list).
+#[derive(Deserialize)]
+pub struct ListParams {
+    q: Option<String>,
+    sort: Option<String>,
+    page: Option<String>,
+    mine: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    MaybeUser(viewer): MaybeUser,
+    Query(p): Query<ListParams>,
+) -> Result<Json<std::sync::Arc<app::tracks::TrackPage>>, AppError> {
+    let mine = matches!(p.mine.as_deref(), Some("1" | "true" | "yes"));
+    let owner = if mine {
+        Some(viewer.as_ref().ok_or(AppError::Unauthorized)?.id)
+    } else {
+        None
+    };
+    let sort = match p.sort.as_deref() {
+        None | Some("") => app::tracks::Sort::Newest,
+        Some(s) => app::tracks::Sort::parse(s).ok_or_else(|| {
+            AppError::bad_request("sort must be \"newest\", \"title\" or \"duration\"")
+        })?,
+    };
+    let query = app::tracks::ListQuery {
+        mine,
+        q: p.q
+            .unwrap_or_default()
+            .chars()
+            .take(app::tracks::MAX_QUERY)
+            .collect(),
+        sort,
+        cursor: p.page.filter(|c| !c.is_empty()),
+    };
+    Ok(Json(
+        app::tracks::api::list_cached(&state, owner, query).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -198,11 +245,11 @@ pub struct PeaksQuery {
 
 pub async fn peaks(
     State(state): State<AppState>,
-    CurrentUser(viewer): CurrentUser,
+    MaybeUser(viewer): MaybeUser,
     Path(id): Path<i64>,
     Query(q): Query<PeaksQuery>,
 ) -> Result<Response, AppError> {
-    let t = visible_track(&state, &viewer, id).await?;
+    let t = visible_track(&state, viewer.as_ref(), id).await?;
     let file = match q.zoom.as_deref() {
         None | Some("overview") => PEAKS_OVERVIEW,
         Some("fine") => PEAKS_FINE,
@@ -212,11 +259,7 @@ pub async fn peaks(
             ))
         }
     };
-    let version = t
-        .versions
-        .iter()
-        .find(|v| Some(v.id) == t.primary_version_id)
-        .ok_or(AppError::NotFound)?;
+    let version = t.primary().ok_or(AppError::NotFound)?;
     if let Some(err) = &version.asset.processing_error {
         return Err(AppError::Conflict(format!(
             "this track has no waveform: {err}"
@@ -240,7 +283,7 @@ pub async fn peaks(
     Ok((
         [
             (header::CONTENT_TYPE, "application/json"),
-            (header::CACHE_CONTROL, "private, max-age=3600"),
+            (header::CACHE_CONTROL, "private, no-cache"),
         ],
         body,
     )
@@ -253,11 +296,11 @@ pub async fn peaks(
 /// from the database, twice a second, only while someone listens.
 pub async fn events(
     State(state): State<AppState>,
-    CurrentUser(viewer): CurrentUser,
+    MaybeUser(viewer): MaybeUser,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
     use axum::response::sse::{Event, KeepAlive, Sse};
-    let first = visible_track(&state, &viewer, id).await?;
+    let first = visible_track(&state, viewer.as_ref(), id).await?;
     let start = (Some(first), None::<TrackProgress>, false);
     let stream = futures::stream::unfold(start, move |(next, last, finished)| {
         let state = state.clone();

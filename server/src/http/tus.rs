@@ -250,6 +250,7 @@ impl Upload {
             filename: self.filename.clone(),
             mime: ingest::field(&m, &["filetype", "type", "mime"]).map(str::to_string),
             tags: ingest::field(&m, &["tags"]).map(str::to_string),
+            visibility: ingest::visibility_from(&m).ok().flatten(),
             target: self.target(),
         }
     }
@@ -343,6 +344,7 @@ async fn create_inner(state: AppState, owner_id: i64, headers: HeaderMap, body: 
     let raw_meta = header(&headers, &UPLOAD_METADATA).unwrap_or("").to_string();
     let m = parse_metadata(&raw_meta)?;
     let target = ingest::target_from(&m)?;
+    ingest::visibility_from(&m)?;
     let concat = header(&headers, &UPLOAD_CONCAT).unwrap_or("");
     if let Some(list) = concat.strip_prefix("final;") {
         return concatenate(&state, owner_id, list, raw_meta.clone(), &m, target).await;

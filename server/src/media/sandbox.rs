@@ -32,6 +32,12 @@ pub enum Request {
         overview_points: u32,
         budget_ms: u64,
     },
+    /// A constant-bitrate MP3 of the file, written to `out`.
+    Preview {
+        path: PathBuf,
+        out: PathBuf,
+        budget_ms: u64,
+    },
 }
 
 pub use super::analyze::AudioInfo as Info;
@@ -46,6 +52,8 @@ enum Line {
         overview: String,
         fine: String,
     },
+    /// The preview was written: its size.
+    Written(u64),
     Failed {
         kind: FailKind,
         message: String,
@@ -175,6 +183,27 @@ impl MediaPool {
         };
         match self.call(&req, budget, progress).await? {
             Line::Peaks { overview, fine } => Ok((overview, fine)),
+            _ => Err(SandboxError::Io(
+                "the media worker answered out of turn".into(),
+            )),
+        }
+    }
+
+    /// Writes an MP3 preview of `path` to `out`; returns its size.
+    pub async fn preview(
+        &self,
+        path: &Path,
+        out: &Path,
+        budget: Duration,
+        progress: &mut (dyn FnMut(u8) + Send),
+    ) -> Result<u64, SandboxError> {
+        let req = Request::Preview {
+            path: path.to_path_buf(),
+            out: out.to_path_buf(),
+            budget_ms: budget.as_millis() as u64,
+        };
+        match self.call(&req, budget, progress).await? {
+            Line::Written(n) => Ok(n),
             _ => Err(SandboxError::Io(
                 "the media worker answered out of turn".into(),
             )),
@@ -331,6 +360,20 @@ fn handle(req: Request, out: &mut impl Write) -> Line {
                     overview: overview.to_json(),
                     fine: fine.to_json(),
                 },
+                Err(e) => failed(e),
+            }
+        }
+        Request::Preview {
+            path,
+            out: dest,
+            budget_ms,
+        } => {
+            let deadline = Instant::now() + Duration::from_millis(budget_ms);
+            let mut report = |p: u8| {
+                let _ = send(out, &Line::Progress(p));
+            };
+            match analyze::preview(&path, &dest, deadline, &mut report) {
+                Ok(n) => Line::Written(n),
                 Err(e) => failed(e),
             }
         }

@@ -75,6 +75,24 @@ async fn pending_asset(
         }))
 }
 
+/// Drops the cached pages of every track that uses `asset_id`.
+pub async fn tracks_changed(state: &AppState, asset_id: i64) {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT track_id FROM track_versions WHERE asset_id = $1 \
+         UNION SELECT v.track_id FROM stems s JOIN track_versions v ON v.id = s.version_id WHERE s.asset_id = $1",
+    )
+    .bind(asset_id)
+    .fetch_all(state.db.pool())
+    .await
+    .unwrap_or_default();
+    for id in &ids {
+        state.caches.changed(Some(*id)).await;
+    }
+    if ids.is_empty() {
+        state.caches.changed(None).await;
+    }
+}
+
 /// Marks an asset (and the versions playing it) failed, with the reason a
 /// person reads on the track page.
 async fn mark_failed(state: AppState, payload: String, error: String) {
@@ -97,6 +115,7 @@ async fn mark_failed(state: AppState, payload: String, error: String) {
     if let Err(e) = res {
         tracing::warn!(asset = p.asset_id, error = %e, "could not record a processing failure");
     }
+    tracks_changed(&state, p.asset_id).await;
 }
 
 pub struct Metadata {
@@ -174,8 +193,27 @@ impl Job for Metadata {
             )
             .await
             .map_err(|e| JobError::retry(format!("queueing the waveform: {e}")))?;
+            // Files browsers do not play well (WAV, AIFF, 24-bit FLAC, huge
+            // files) get a compressed preview for the player.
+            let size: i64 = sqlx::query_scalar("SELECT size_bytes FROM assets WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_err("loading the asset"))?;
+            if needs_preview(&info.codec, info.bit_depth.map(i64::from), size) {
+                enqueue_in(
+                    &mut tx,
+                    &NewJob::new(app::jobs::PREVIEW, asset_payload(id))
+                        .dedupe(format!("preview:{id}"))
+                        .subject(format!("asset:{id}"))
+                        .priority(3),
+                )
+                .await
+                .map_err(|e| JobError::retry(format!("queueing the preview: {e}")))?;
+            }
             tx.commit().await.map_err(db_err("commit"))?;
             ctx.state.queue.wake().notify_waiters();
+            tracks_changed(&ctx.state, id).await;
             Ok(())
         })
     }
@@ -257,6 +295,106 @@ impl Job for Waveform {
             .await
             .map_err(db_err("updating versions"))?;
             tx.commit().await.map_err(db_err("commit"))?;
+            tracks_changed(&ctx.state, id).await;
+            Ok(())
+        })
+    }
+}
+
+/// Whether the player needs a preview of a file with this codec, bit depth and size.
+pub fn needs_preview(codec: &str, bit_depth: Option<i64>, size_bytes: i64) -> bool {
+    let info = app::tracks::AssetInfo {
+        id: 0,
+        size_bytes,
+        mime: String::new(),
+        original_filename: None,
+        duration_ms: None,
+        sample_rate: None,
+        channels: None,
+        bit_depth,
+        codec: Some(codec.to_string()),
+        bitrate: None,
+        container: None,
+        processing_error: None,
+        peaks_ready: false,
+        preview_ready: false,
+    };
+    !info.plays_in_browsers()
+}
+
+/// The preview file's name in a file's derived directory.
+pub const PREVIEW_FILE: &str = "preview.mp3";
+
+/// Makes a 128 kbit/s MP3 preview in a sandboxed media worker, then moves
+/// it into the file's derived directory.
+pub struct Preview {
+    pub pool: Arc<MediaPool>,
+}
+
+impl Job for Preview {
+    fn kind(&self) -> &'static str {
+        app::jobs::PREVIEW
+    }
+
+    fn concurrency(&self) -> usize {
+        1
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(3600)
+    }
+
+    fn run(&self, ctx: JobContext) -> JobFuture {
+        let pool = self.pool.clone();
+        Box::pin(async move {
+            let Some((id, path, sha)) = pending_asset(&ctx, "preview_at").await? else {
+                return Ok(());
+            };
+            let duration_ms: Option<i64> =
+                sqlx::query_scalar("SELECT duration_ms FROM assets WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(ctx.state.db.pool())
+                    .await
+                    .map_err(db_err("loading the asset"))?;
+            // Encoding must run at least 5x real time, with a minute to spare.
+            let budget = Duration::from_secs(60)
+                + Duration::from_millis(duration_ms.unwrap_or(0).max(0) as u64 / 5);
+            let store = Store::new(&ctx.state.settings.data_dir);
+            let tmp = store.tmp_path("mp3");
+            let progress = ctx.clone();
+            let made = pool
+                .preview(&path, &tmp, budget, &mut |p| {
+                    progress.progress(i64::from(p))
+                })
+                .await;
+            if let Err(e) = made {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(sandbox_err(e));
+            }
+            let dir = store.derived_dir(&sha);
+            let dest = dir.join(PREVIEW_FILE);
+            let moved = async {
+                tokio::fs::create_dir_all(&dir).await?;
+                tokio::fs::rename(&tmp, &dest).await?;
+                let d = dir.clone();
+                tokio::task::spawn_blocking(move || crate::media::store::sync_dir(&d))
+                    .await
+                    .map_err(std::io::Error::other)?
+            }
+            .await;
+            if let Err(e) = moved {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(JobError::retry(format!("storing the preview: {e}")));
+            }
+            let key = format!("derived/{sha}/{PREVIEW_FILE}");
+            sqlx::query("UPDATE assets SET preview_key = $1, preview_at = $2 WHERE id = $3")
+                .bind(&key)
+                .bind(now_ms())
+                .bind(id)
+                .execute(ctx.state.db.pool())
+                .await
+                .map_err(db_err("storing the preview"))?;
+            tracks_changed(&ctx.state, id).await;
             Ok(())
         })
     }

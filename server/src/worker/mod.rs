@@ -13,6 +13,7 @@ use std::time::Duration;
 
 pub mod cleanup;
 pub mod media;
+pub mod purge;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{watch, Notify, Semaphore};
@@ -37,8 +38,10 @@ pub fn all_jobs(settings: &app::settings::Settings) -> Vec<Arc<dyn Job>> {
     vec![
         Arc::new(cleanup::Cleanup),
         Arc::new(media::Metadata { pool: pool.clone() }),
-        Arc::new(media::Waveform { pool }),
+        Arc::new(media::Waveform { pool: pool.clone() }),
+        Arc::new(media::Preview { pool }),
         Arc::new(media::StorageReconcile),
+        Arc::new(purge::Purge),
     ]
 }
 
@@ -61,7 +64,12 @@ pub async fn schedule(queue: app::jobs::queue::Queue) {
 /// On PostgreSQL, wakes this process's workers whenever any process enqueues
 /// (LISTEN on the queue's channel); reconnects after errors. On SQLite (one
 /// process) the in-process wake-up is enough and this returns at once.
-pub async fn listen_for_enqueues(db: app::db::Db, wake: Arc<Notify>) {
+pub async fn listen_for_enqueues(
+    db: app::db::Db,
+    wake: Arc<Notify>,
+    caches: app::tracks::cache::TrackCaches,
+) {
+    use app::tracks::cache::CHANGED_CHANNEL;
     use secrecy::ExposeSecret;
     if db.backend() != app::db::Backend::Postgres {
         return;
@@ -69,10 +77,14 @@ pub async fn listen_for_enqueues(db: app::db::Db, wake: Arc<Notify>) {
     loop {
         let listener = async {
             let mut l = sqlx::postgres::PgListener::connect(db.url().expose_secret()).await?;
-            l.listen(q::WAKE_CHANNEL).await?;
+            l.listen_all([q::WAKE_CHANNEL, CHANGED_CHANNEL]).await?;
             loop {
-                l.recv().await?;
-                wake.notify_waiters();
+                let n = l.recv().await?;
+                if n.channel() == CHANGED_CHANNEL {
+                    caches.forget(n.payload().parse::<i64>().ok()).await;
+                } else {
+                    wake.notify_waiters();
+                }
             }
             #[allow(unreachable_code)]
             Ok::<(), sqlx::Error>(())
@@ -80,8 +92,11 @@ pub async fn listen_for_enqueues(db: app::db::Db, wake: Arc<Notify>) {
         if let Err(e) = listener.await {
             tracing::warn!(error = %e, "queue LISTEN connection lost; reconnecting");
         }
-        // Jobs enqueued while disconnected are found by the regular poll.
+        // Jobs enqueued while disconnected are found by the regular poll;
+        // changes missed meanwhile must not be served from the caches.
         wake.notify_waiters();
+        caches.lists.invalidate_all();
+        caches.tracks.invalidate_all();
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }

@@ -309,6 +309,7 @@ pub struct TestResponse {
     pub status: StatusCode,
     pub headers: http::HeaderMap,
     pub text: String,
+    pub bytes: Vec<u8>,
 }
 
 impl TestResponse {
@@ -319,11 +320,19 @@ impl TestResponse {
             status: parts.status,
             headers: parts.headers,
             text: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes: bytes.to_vec(),
         }
     }
 
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 
     pub fn set_cookies(&self) -> Vec<String> {

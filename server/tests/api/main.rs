@@ -10,6 +10,7 @@ mod api_keys;
 mod auth;
 mod bad_input;
 mod binary;
+mod browse;
 mod crash;
 mod csrf;
 mod health;

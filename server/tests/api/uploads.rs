@@ -74,7 +74,7 @@ async fn create(app: &TestApp, cookie: &str, length: usize, name: &str) -> Strin
 }
 
 /// Runs every due job (metadata, then waveform) to the end.
-async fn process(app: &TestApp) {
+pub async fn process(app: &TestApp) {
     let worker = Worker::new(
         app.state.clone(),
         WorkerSettings {
@@ -571,7 +571,11 @@ fn multipart(fields: &[(&str, &str)], file: Option<(&str, &[u8])>) -> (String, V
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-fn post_track(key: &str, fields: &[(&str, &str)], file: Option<(&str, &[u8])>) -> Request<Body> {
+pub fn post_track(
+    key: &str,
+    fields: &[(&str, &str)],
+    file: Option<(&str, &[u8])>,
+) -> Request<Body> {
     let (ct, body) = multipart(fields, file);
     with_bearer(
         Request::post("/api/v1/tracks")
@@ -582,7 +586,7 @@ fn post_track(key: &str, fields: &[(&str, &str)], file: Option<(&str, &[u8])>) -
     )
 }
 
-async fn api_key(app: &TestApp, cookie: &str) -> String {
+pub async fn api_key(app: &TestApp, cookie: &str) -> String {
     let req = Request::post("/api/v1/api-keys")
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(r#"{"name":"robot"}"#))
@@ -687,8 +691,9 @@ async fn the_machine_api_accepts_tracks_versions_and_stems_and_dedupes(b: Backen
         StatusCode::NOT_FOUND,
         "private tracks are invisible to others"
     );
+    // Anonymous: a private track is as missing as for anyone else.
     let res = app.send(get(&format!("/api/v1/tracks/{id}"))).await;
-    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
     assert_eq!(app.count("tracks").await, 1);
 
     // The track page: the owner sees it (server-rendered), others get 404.
@@ -697,10 +702,12 @@ async fn the_machine_api_accepts_tracks_versions_and_stems_and_dedupes(b: Backen
         .await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(
-        page.text.contains("Demo") && page.text.contains("drums"),
+        page.text.contains("Demo") && page.text.contains("Show stems (1)"),
         "{}",
         page.text
     );
+    // Stems load only when their panel opens: the page does not carry them.
+    assert!(!page.text.contains("drums"), "{}", page.text);
     let page = app
         .send(with_cookie(get(&format!("/tracks/{id}")), &bob))
         .await;
@@ -711,7 +718,7 @@ async fn the_machine_api_accepts_tracks_versions_and_stems_and_dedupes(b: Backen
     );
 }
 
-fn walk(dir: &std::path::Path) -> usize {
+pub fn walk(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir)
         .map(|it| {
             it.flatten()

@@ -378,6 +378,7 @@ async fn postgres_enqueue_in_another_process_wakes_workers_at_once() {
         let listen = tokio::spawn(server::worker::listen_for_enqueues(
             app.state.db.clone(),
             app.state.queue.wake(),
+            app.state.caches.clone(),
         ));
         let (stop, rx) = tokio::sync::watch::channel(false);
         let worker = Worker::new(

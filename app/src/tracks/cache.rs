@@ -1,0 +1,67 @@
+//! The catalog's caches: listing pages (30 s) and track pages (5 min), each a
+//! named moka cache with counters. Every write that changes what they show
+//! (an upload finished, a job done, an edit, a delete, a visibility change)
+//! calls `changed`, which drops the track's entry and every listing page, so
+//! nobody sees stale data after their own change.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{ListQuery, TrackDetail, TrackPage};
+use crate::cache::{CacheStats, NamedCache};
+use crate::db::{Backend, Db};
+
+/// (owner for "my tracks", the listing's query).
+pub type ListKey = (Option<i64>, ListQuery);
+
+/// PostgreSQL channel on which processes tell each other what changed.
+pub const CHANGED_CHANNEL: &str = "wavekeep_catalog";
+
+#[derive(Clone)]
+pub struct TrackCaches {
+    pub lists: NamedCache<ListKey, Arc<TrackPage>>,
+    pub tracks: NamedCache<i64, Arc<TrackDetail>>,
+    /// On PostgreSQL, where other processes hear about changes.
+    peers: Option<Db>,
+}
+
+impl TrackCaches {
+    pub fn new(db: &Db) -> Self {
+        TrackCaches {
+            lists: NamedCache::new("track_lists", 20_000, Duration::from_secs(30)),
+            tracks: NamedCache::new("track_pages", 20_000, Duration::from_secs(300)),
+            peers: (db.backend() == Backend::Postgres).then(|| db.clone()),
+        }
+    }
+
+    /// Track `id` changed (or `None`: some track did). Other wavekeep
+    /// processes on the same PostgreSQL database drop theirs too.
+    pub async fn changed(&self, id: Option<i64>) {
+        self.forget(id).await;
+        if let Some(db) = self.peers.clone() {
+            let payload = id.map(|i| i.to_string()).unwrap_or_default();
+            tokio::spawn(async move {
+                let sent = sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(CHANGED_CHANNEL)
+                    .bind(payload)
+                    .execute(db.pool())
+                    .await;
+                if let Err(e) = sent {
+                    tracing::warn!(error = %e, "could not tell other processes about a change");
+                }
+            });
+        }
+    }
+
+    /// Drops what this process holds about track `id`, and every listing page.
+    pub async fn forget(&self, id: Option<i64>) {
+        if let Some(id) = id {
+            self.tracks.invalidate(&id).await;
+        }
+        self.lists.invalidate_all();
+    }
+
+    pub fn stats(&self) -> Vec<CacheStats> {
+        vec![self.lists.stats(), self.tracks.stats()]
+    }
+}

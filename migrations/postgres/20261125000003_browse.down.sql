@@ -1,0 +1,13 @@
+ALTER TABLE downloads DROP COLUMN label;
+ALTER TABLE downloads DROP COLUMN track_id;
+DROP TABLE server_secrets;
+ALTER TABLE assets DROP COLUMN preview_at;
+ALTER TABLE assets DROP COLUMN preview_key;
+DROP INDEX tracks_search_idx;
+DROP TRIGGER tracks_search_trigger ON tracks;
+DROP FUNCTION tracks_search_refresh();
+ALTER TABLE tracks DROP COLUMN search;
+DROP INDEX tracks_owner_duration_idx;
+DROP INDEX tracks_public_duration_idx;
+DROP INDEX tracks_owner_title_idx;
+DROP INDEX tracks_public_title_idx;
