@@ -26,6 +26,35 @@ pub fn TrackPage() -> impl IntoView {
             None => Err(AppError::NotFound),
         }
     });
+    // The owner's actions live as long as the page (the track view is
+    // redrawn after each of them), and each success reloads the track.
+    let actions = Actions {
+        update: ServerAction::<UpdateTrack>::new(),
+        delete: ServerAction::<DeleteTrack>::new(),
+        set_primary: ServerAction::<SetPrimaryVersion>::new(),
+    };
+    provide_context(actions);
+    Effect::new(move |prev: Option<(usize, usize)>| {
+        let now = (
+            actions.update.version().get(),
+            actions.set_primary.version().get(),
+        );
+        let ok = matches!(actions.update.value().get_untracked(), Some(Ok(())) | None)
+            && matches!(
+                actions.set_primary.value().get_untracked(),
+                Some(Ok(())) | None
+            );
+        if prev.is_some_and(|p| p != now) && ok {
+            track.refetch();
+        }
+        now
+    });
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if matches!(actions.delete.value().get(), Some(Ok(()))) {
+            navigate("/mine", Default::default());
+        }
+    });
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -40,6 +69,13 @@ pub fn TrackPage() -> impl IntoView {
             })}
         </Transition>
     }
+}
+
+#[derive(Clone, Copy)]
+struct Actions {
+    update: ServerAction<UpdateTrack>,
+    delete: ServerAction<DeleteTrack>,
+    set_primary: ServerAction<SetPrimaryVersion>,
 }
 
 fn asset_facts(a: &AssetInfo) -> String {
@@ -79,6 +115,8 @@ fn TrackView(t: TrackDetail, track: Resource<Result<TrackDetail, AppError>>) -> 
     if t.status == "processing" {
         follow(t.id, track);
     }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = track;
     let status = t.status.clone();
     let status_text = match status.as_str() {
         "ready" => "Ready".to_string(),
@@ -93,14 +131,7 @@ fn TrackView(t: TrackDetail, track: Resource<Result<TrackDetail, AppError>>) -> 
     let can_edit = t.can_edit;
     let id = t.id;
 
-    let set_primary = ServerAction::<SetPrimaryVersion>::new();
-    Effect::new(move |prev: Option<usize>| {
-        let v = set_primary.version().get();
-        if prev.is_some_and(|p| p != v) {
-            track.refetch();
-        }
-        v
-    });
+    let set_primary = expect_context::<Actions>().set_primary;
 
     view! {
         <Title text=t.title.clone() />
@@ -180,7 +211,7 @@ fn TrackView(t: TrackDetail, track: Resource<Result<TrackDetail, AppError>>) -> 
                 </ul>
             })}
         </section>
-        {can_edit.then(|| view! { <EditTrack t=t.clone() track /> })}
+        {can_edit.then(|| view! { <EditTrack t=t.clone() /> })}
     }
 }
 
@@ -502,22 +533,8 @@ fn StemMixer(panel: crate::tracks::StemsPanel) -> impl IntoView {
 
 /// The owner's form: title, tags, visibility; and delete.
 #[component]
-fn EditTrack(t: TrackDetail, track: Resource<Result<TrackDetail, AppError>>) -> impl IntoView {
-    let update = ServerAction::<UpdateTrack>::new();
-    let delete = ServerAction::<DeleteTrack>::new();
-    Effect::new(move |prev: Option<usize>| {
-        let v = update.version().get();
-        if prev.is_some_and(|p| p != v) && matches!(update.value().get_untracked(), Some(Ok(()))) {
-            track.refetch();
-        }
-        v
-    });
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        if matches!(delete.value().get(), Some(Ok(()))) {
-            navigate("/mine", Default::default());
-        }
-    });
+fn EditTrack(t: TrackDetail) -> impl IntoView {
+    let Actions { update, delete, .. } = expect_context::<Actions>();
     let id = t.id;
     let vis = t.visibility;
     let option = move |v: Visibility, label: &'static str| {
