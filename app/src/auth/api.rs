@@ -122,3 +122,19 @@ pub async fn set_user_role(user_id: i64, role: Role) -> Result<(), AppError> {
     let state = guard::app_state()?;
     service::set_role(&state, &admin, user_id, role).await
 }
+
+/// Storage the viewer uses and the quota that applies, from the usage cache
+/// (never by walking files).
+#[server(endpoint = "account/storage")]
+pub async fn my_storage() -> Result<super::StorageInfo, AppError> {
+    use crate::auth::guard;
+    let state = guard::app_state()?;
+    let viewer = guard::require_user().await?;
+    let usage = state.usage.get(&state.db, viewer.id).await?;
+    Ok(super::StorageInfo {
+        used_bytes: usage.used,
+        quota_bytes: usage
+            .quota
+            .unwrap_or(state.settings.default_quota_bytes as i64),
+    })
+}

@@ -80,3 +80,10 @@ pub struct UserSummary {
     pub created_at: i64,
     pub storage_used_bytes: i64,
 }
+
+/// What the account page shows about storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StorageInfo {
+    pub used_bytes: i64,
+    pub quota_bytes: i64,
+}

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use super::SignInPrompt;
-use crate::auth::api::{list_api_keys, CreateApiKey, RevokeApiKey};
+use crate::auth::api::{list_api_keys, my_storage, CreateApiKey, RevokeApiKey};
 use crate::auth::{ApiKeyInfo, Viewer};
 use crate::fmt;
 use crate::providers::auth::use_auth;
@@ -28,6 +28,7 @@ pub fn AccountPage() -> impl IntoView {
 
 #[component]
 fn AccountDetails(v: Viewer) -> impl IntoView {
+    let storage = Resource::new(|| (), |_| my_storage());
     view! {
         <section class="card">
             <h1>"Account"</h1>
@@ -36,6 +37,27 @@ fn AccountDetails(v: Viewer) -> impl IntoView {
                 <dd data-testid="account-email">{v.email.clone()}</dd>
                 <dt>"Role"</dt>
                 <dd>{v.role.as_str()}</dd>
+                <dt>"Storage"</dt>
+                <dd data-testid="account-storage">
+                    <Suspense fallback=|| "…">
+                        {move || Suspend::new(async move {
+                            match storage.await {
+                                Ok(s) => {
+                                    let pct = if s.quota_bytes > 0 {
+                                        (s.used_bytes as f64 / s.quota_bytes as f64 * 100.0).min(100.0)
+                                    } else {
+                                        100.0
+                                    };
+                                    view! {
+                                        {format!("{} of {} used ({pct:.0} %)", fmt::bytes(s.used_bytes), fmt::bytes(s.quota_bytes))}
+                                        <progress max="100" value=format!("{pct:.1}") class="quota"></progress>
+                                    }.into_any()
+                                }
+                                Err(e) => view! { <span class="error">{e.to_string()}</span> }.into_any(),
+                            }
+                        })}
+                    </Suspense>
+                </dd>
             </dl>
         </section>
         <ApiKeys />

@@ -25,8 +25,11 @@ pub fn MinePage() -> impl IntoView {
 }
 
 /// `?q=&sort=&page=` as a link; empty parts are left out.
-fn href(base: &str, q: &str, sort: Sort, page: Option<&str>) -> String {
+fn href(base: &str, q: &str, sort: Sort, page: Option<&str>, per: Option<i64>) -> String {
     let mut parts = Vec::new();
+    if let Some(n) = per {
+        parts.push(format!("per={n}"));
+    }
     if !q.is_empty() {
         parts.push(format!("q={}", urlencode(q)));
     }
@@ -66,6 +69,7 @@ fn TrackList(mine: bool) -> impl IntoView {
             q: p.get_str("q").unwrap_or("").to_string(),
             sort: p.get_str("sort").and_then(Sort::parse).unwrap_or_default(),
             cursor: p.get_str("page").map(str::to_string),
+            per: p.get_str("per").and_then(|v| v.parse().ok()),
         })
     });
     let page = Resource::new(move || list_query.get(), list_tracks);
@@ -97,11 +101,12 @@ fn TrackList(mine: bool) -> impl IntoView {
             search_seq.update_value(|n| *n += 1);
             let mine_seq = search_seq.get_value();
             let sort = list_query.get_untracked().sort;
+            let per = list_query.get_untracked().per;
             let go = go.clone();
             debounce(300, move || {
                 // A later keystroke restarted the wait: this one is stale.
                 if search_seq.get_value() == mine_seq {
-                    go(href(base, text.trim(), sort, None), true);
+                    go(href(base, text.trim(), sort, None, per), true);
                 }
             });
         }
@@ -110,7 +115,8 @@ fn TrackList(mine: bool) -> impl IntoView {
         let go = go.clone();
         move |ev: leptos::ev::Event| {
             let sort = Sort::parse(&event_target_value(&ev)).unwrap_or_default();
-            go(href(base, &list_query.get_untracked().q, sort, None), false);
+            let lq = list_query.get_untracked();
+            go(href(base, &lq.q, sort, None, lq.per), false);
         }
     };
     let searching = move || pending.get() || typed.get().trim() != list_query.get().q.trim();
@@ -157,8 +163,8 @@ fn TrackList(mine: bool) -> impl IntoView {
                         view! { <EmptyState mine searching=!lq.q.is_empty() /> }.into_any()
                     }
                     Ok(p) => {
-                        let next = p.next.map(|c| href(base, &lq.q, lq.sort, Some(&c)));
-                        let first = lq.cursor.is_some().then(|| href(base, &lq.q, lq.sort, None));
+                        let next = p.next.map(|c| href(base, &lq.q, lq.sort, Some(&c), lq.per));
+                        let first = lq.cursor.is_some().then(|| href(base, &lq.q, lq.sort, None, lq.per));
                         view! {
                             <ul class="track-list" data-testid="track-list">
                                 {p.items.into_iter().map(|t| view! { <TrackRow t mine /> }).collect_view()}

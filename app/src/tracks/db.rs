@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use super::{
     search_words, AssetInfo, ListQuery, Sort, StemInfo, TrackDetail, TrackPage, TrackSummary,
-    VersionInfo, Visibility, PAGE_SIZE,
+    VersionInfo, Visibility,
 };
 use crate::db::{Backend, Db};
 use crate::errors::AppError;
@@ -90,6 +90,7 @@ pub async fn list(db: &Db, owner: Option<i64>, q: &ListQuery) -> Result<TrackPag
         ),
         None => None,
     };
+    let size = q.page_size();
     let mut binds: Vec<Bind> = Vec::new();
     let mut conds: Vec<String> = Vec::new();
     match owner {
@@ -126,7 +127,7 @@ pub async fn list(db: &Db, owner: Option<i64>, q: &ListQuery) -> Result<TrackPag
         "SELECT t.id, t.slug, t.title, t.tags, t.duration_ms, t.visibility, t.created_at, \
          {key_expr} AS sort_key FROM tracks t WHERE {} ORDER BY {order} LIMIT {}",
         conds.join(" AND "),
-        PAGE_SIZE + 1
+        size + 1
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for b in binds {
@@ -136,11 +137,11 @@ pub async fn list(db: &Db, owner: Option<i64>, q: &ListQuery) -> Result<TrackPag
         };
     }
     let rows = query.fetch_all(db.pool()).await?;
-    let more = rows.len() as i64 > PAGE_SIZE;
+    let more = rows.len() as i64 > size;
     let mut next = None;
-    let mut items = Vec::with_capacity(rows.len().min(PAGE_SIZE as usize));
+    let mut items = Vec::with_capacity(rows.len().min(size as usize));
     for (i, r) in rows.iter().enumerate() {
-        if i as i64 == PAGE_SIZE {
+        if i as i64 == size {
             break;
         }
         let t = TrackSummary {
@@ -153,7 +154,7 @@ pub async fn list(db: &Db, owner: Option<i64>, q: &ListQuery) -> Result<TrackPag
                 .unwrap_or(Visibility::Private),
             created_at: r.get("created_at"),
         };
-        if more && i as i64 == PAGE_SIZE - 1 {
+        if more && i as i64 == size - 1 {
             next = Some(
                 match q.sort {
                     Sort::Newest => Cursor::Newest {

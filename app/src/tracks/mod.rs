@@ -110,7 +110,19 @@ pub struct ListQuery {
     pub q: String,
     pub sort: Sort,
     pub cursor: Option<String>,
+    /// Rows per page: 50 unless asked (at most `MAX_PAGE`).
+    #[serde(default)]
+    pub per: Option<i64>,
 }
+
+impl ListQuery {
+    pub fn page_size(&self) -> i64 {
+        self.per.unwrap_or(PAGE_SIZE).clamp(1, MAX_PAGE)
+    }
+}
+
+/// Largest page a listing serves.
+pub const MAX_PAGE: i64 = 1000;
 
 /// Longest search text taken into account.
 pub const MAX_QUERY: usize = 200;

@@ -203,6 +203,7 @@ pub struct ListParams {
     sort: Option<String>,
     page: Option<String>,
     mine: Option<String>,
+    per: Option<i64>,
 }
 
 pub async fn list(
@@ -231,6 +232,7 @@ pub async fn list(
             .collect(),
         sort,
         cursor: p.page.filter(|c| !c.is_empty()),
+        per: p.per,
     };
     Ok(Json(
         app::tracks::api::list_cached(&state, owner, query).await?,

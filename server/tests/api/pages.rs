@@ -41,6 +41,13 @@ async fn pages_render_with_the_right_status(b: Backend) {
     let res = app.send(with_cookie(get("/account"), &user)).await;
     assert_eq!(res.status, StatusCode::OK);
     assert!(res.text.contains("u@example.com"));
+    // Storage used and the quota, from the cached figure.
+    assert!(res.text.contains("used (0 %)"), "{}", res.text);
+    assert!(
+        res.text.contains("10.0 GiB") || res.text.contains("10 GiB"),
+        "{}",
+        res.text
+    );
 }
 
 async fn site_assets_are_embedded(b: Backend) {
