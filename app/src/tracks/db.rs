@@ -81,9 +81,12 @@ enum Bind {
     Text(String),
 }
 
-/// One page of a listing. `owner` is the viewer for "my tracks" (every
-/// visibility), `None` for the public list.
-pub async fn list(db: &Db, owner: Option<i64>, q: &ListQuery) -> Result<TrackPage, AppError> {
+/// The listing's SQL and its parameters.
+fn list_query(
+    backend: Backend,
+    owner: Option<i64>,
+    q: &ListQuery,
+) -> Result<(String, Vec<Bind>), AppError> {
     let after = match q.cursor.as_deref().filter(|c| !c.is_empty()) {
         Some(c) => Some(
             Cursor::decode(c, q.sort).ok_or_else(|| AppError::bad_request("bad page cursor"))?,
@@ -100,17 +103,15 @@ pub async fn list(db: &Db, owner: Option<i64>, q: &ListQuery) -> Result<TrackPag
         }
         None => conds.push("t.visibility = 'public'".into()),
     }
-    if let Some((cond, text)) = search_clause(db.backend(), &q.q, binds.len() + 1) {
+    if let Some((cond, text)) = search_clause(backend, &q.q, binds.len() + 1) {
         binds.push(Bind::Text(text));
         conds.push(cond);
     }
-    let (key_expr, order) = match q.sort {
-        Sort::Newest => ("t.created_at", "t.created_at DESC, t.id DESC"),
-        Sort::Title => ("lower(t.title)", "lower(t.title), t.id"),
-        Sort::Duration => (
-            "COALESCE(t.duration_ms, 0)",
-            "COALESCE(t.duration_ms, 0) DESC, t.id DESC",
-        ),
+    let key_expr = sort_key(q.sort);
+    let order = match q.sort {
+        Sort::Newest => "t.created_at DESC, t.id DESC",
+        Sort::Title => "lower(t.title), t.id",
+        Sort::Duration => "COALESCE(t.duration_ms, 0) DESC, t.id DESC",
     };
     if let Some(c) = &after {
         let n = binds.len();
@@ -129,6 +130,21 @@ pub async fn list(db: &Db, owner: Option<i64>, q: &ListQuery) -> Result<TrackPag
         conds.join(" AND "),
         size + 1
     );
+    Ok((sql, binds))
+}
+
+fn sort_key(sort: Sort) -> &'static str {
+    match sort {
+        Sort::Newest => "t.created_at",
+        Sort::Title => "lower(t.title)",
+        Sort::Duration => "COALESCE(t.duration_ms, 0)",
+    }
+}
+
+fn bound<'q>(
+    sql: &'q str,
+    binds: Vec<Bind>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for b in binds {
         query = match b {
@@ -136,6 +152,28 @@ pub async fn list(db: &Db, owner: Option<i64>, q: &ListQuery) -> Result<TrackPag
             Bind::Text(v) => query.bind(v),
         };
     }
+    query
+}
+
+/// SQLite's plan for a listing, one line per step (tests check that no
+/// listing scans the tracks table or sorts it).
+pub async fn explain_list(
+    db: &Db,
+    owner: Option<i64>,
+    q: &ListQuery,
+) -> Result<Vec<String>, AppError> {
+    let (sql, binds) = list_query(db.backend(), owner, q)?;
+    let sql = format!("EXPLAIN QUERY PLAN {sql}");
+    let rows = bound(&sql, binds).fetch_all(db.pool()).await?;
+    Ok(rows.iter().map(|r| r.get::<String, _>("detail")).collect())
+}
+
+/// One page of a listing. `owner` is the viewer for "my tracks" (every
+/// visibility), `None` for the public list.
+pub async fn list(db: &Db, owner: Option<i64>, q: &ListQuery) -> Result<TrackPage, AppError> {
+    let size = q.page_size();
+    let (sql, binds) = list_query(db.backend(), owner, q)?;
+    let query = bound(&sql, binds);
     let rows = query.fetch_all(db.pool()).await?;
     let more = rows.len() as i64 > size;
     let mut next = None;

@@ -1086,3 +1086,65 @@ async fn postgres_processes_share_invalidations() {
     })
     .await;
 }
+
+/// No listing, search or page of one reads the whole tracks table or sorts
+/// it: every order walks its index (SQLite's query plan says so).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_listings_walk_indexes() {
+    crate::helpers::bounded(async {
+        let app = TestApp::new(Backend::Sqlite).await;
+        app.register("ana@example.com").await;
+        let ana = user_id(&app, "ana@example.com").await;
+        for i in 0..300 {
+            insert_track(&app, ana, &format!("t{i}"), "x", "public", Some(i), i).await;
+        }
+        sqlx::query("ANALYZE")
+            .execute(app.state.db.pool())
+            .await
+            .expect("analyze");
+        for sort in app::tracks::Sort::ALL {
+            for owner in [None, Some(ana)] {
+                for q in ["", "t1"] {
+                    let mut query = app::tracks::ListQuery {
+                        mine: owner.is_some(),
+                        q: q.into(),
+                        sort,
+                        ..Default::default()
+                    };
+                    let first = app::tracks::db::list(&app.state.db, owner, &query)
+                        .await
+                        .expect("list");
+                    for cursor in [None, first.next.clone()] {
+                        query.cursor = cursor.clone();
+                        let plan = app::tracks::db::explain_list(&app.state.db, owner, &query)
+                            .await
+                            .expect("plan")
+                            .join(" | ");
+                        let what = format!(
+                            "{sort:?} owner={owner:?} q={q:?} cursor={}",
+                            cursor.is_some()
+                        );
+                        assert!(
+                            !plan.contains("SCAN t ") && !plan.ends_with("SCAN t"),
+                            "{what}: a table scan: {plan}"
+                        );
+                        if q.is_empty() {
+                            assert!(!plan.contains("TEMP B-TREE"), "{what}: a sort: {plan}");
+                            assert!(
+                                plan.contains("USING INDEX tracks_")
+                                    || plan.contains("USING COVERING INDEX tracks_"),
+                                "{what}: {plan}"
+                            );
+                        } else {
+                            assert!(
+                                plan.contains("tracks_fts VIRTUAL TABLE INDEX"),
+                                "{what}: {plan}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    })
+    .await;
+}
