@@ -5,14 +5,13 @@
 
 use std::time::Duration;
 
-use moka::future::Cache;
-
+use crate::cache::{CacheStats, NamedCache};
 use crate::db::Db;
 use crate::errors::AppError;
 
 #[derive(Clone)]
 pub struct UsageCache {
-    cache: Cache<i64, Usage>,
+    cache: NamedCache<i64, Usage>,
 }
 
 /// Bytes stored and the quota that applies.
@@ -32,10 +31,7 @@ impl Default for UsageCache {
 impl UsageCache {
     pub fn new() -> Self {
         UsageCache {
-            cache: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(300))
-                .build(),
+            cache: NamedCache::new("storage_usage", 100_000, Duration::from_secs(300)),
         }
     }
 
@@ -62,5 +58,9 @@ impl UsageCache {
 
     pub fn invalidate_all(&self) {
         self.cache.invalidate_all();
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        self.cache.stats()
     }
 }

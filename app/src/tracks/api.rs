@@ -214,6 +214,9 @@ pub async fn overview_peaks(
     struct Peaks {
         data: Vec<i8>,
     }
+    if let Some(p) = state.caches.peaks.get(&asset_id).await {
+        return Ok(Some((*p).clone()));
+    }
     let sha: Option<String> = sqlx::query_scalar("SELECT sha256 FROM assets WHERE id = $1")
         .bind(asset_id)
         .fetch_optional(state.db.pool())
@@ -230,6 +233,11 @@ pub async fn overview_peaks(
     };
     let p: Peaks =
         serde_json::from_slice(&bytes).map_err(|e| AppError::internal("reading peaks", e))?;
+    state
+        .caches
+        .peaks
+        .insert(asset_id, std::sync::Arc::new(p.data.clone()))
+        .await;
     Ok(Some(p.data))
 }
 

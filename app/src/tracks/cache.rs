@@ -21,6 +21,8 @@ pub const CHANGED_CHANNEL: &str = "wavekeep_catalog";
 pub struct TrackCaches {
     pub lists: NamedCache<ListKey, Arc<TrackPage>>,
     pub tracks: NamedCache<i64, Arc<TrackDetail>>,
+    /// Waveform overviews by asset (they never change once computed).
+    pub peaks: NamedCache<i64, Arc<Vec<i8>>>,
     /// On PostgreSQL, where other processes hear about changes.
     peers: Option<Db>,
 }
@@ -30,6 +32,7 @@ impl TrackCaches {
         TrackCaches {
             lists: NamedCache::new("track_lists", 20_000, Duration::from_secs(30)),
             tracks: NamedCache::new("track_pages", 20_000, Duration::from_secs(300)),
+            peaks: NamedCache::new("waveform_peaks", 5_000, Duration::from_secs(3600)),
             peers: (db.backend() == Backend::Postgres).then(|| db.clone()),
         }
     }
@@ -62,6 +65,6 @@ impl TrackCaches {
     }
 
     pub fn stats(&self) -> Vec<CacheStats> {
-        vec![self.lists.stats(), self.tracks.stats()]
+        vec![self.lists.stats(), self.tracks.stats(), self.peaks.stats()]
     }
 }
