@@ -24,6 +24,7 @@ use tower_http::compression::{CompressionLayer, DefaultPredicate};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
+use tower_http::CompressionLevel;
 
 use app::db::Db;
 use app::settings::Settings;
