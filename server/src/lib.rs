@@ -158,12 +158,16 @@ pub fn router(state: AppState) -> Router {
             ::http::header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
         ))
+        // Fastest levels: on small dynamic answers the default brotli and
+        // gzip levels cost more CPU than the whole request (bench/RESULTS.md).
         .layer(
-            CompressionLayer::new().compress_when(
-                DefaultPredicate::new()
-                    .and(NotForContentType::const_new("audio/"))
-                    .and(NotForContentType::const_new("application/zip")),
-            ),
+            CompressionLayer::new()
+                .quality(CompressionLevel::Fastest)
+                .compress_when(
+                    DefaultPredicate::new()
+                        .and(NotForContentType::const_new("audio/"))
+                        .and(NotForContentType::const_new("application/zip")),
+                ),
         )
         .layer(TraceLayer::new_for_http())
         .with_state(state)
