@@ -166,7 +166,19 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(run());
+    rt.block_on(async {
+        run().await;
+        // The PostgreSQL database this run created goes with it.
+        if let Ok(base) = std::env::var("WAVEKEEP_BENCH_PG_URL") {
+            if !base.is_empty() {
+                if let Ok(admin) = sqlx::AnyPool::connect(&base).await {
+                    let name = format!("wk_bench_{}", std::process::id());
+                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await;
+                }
+            }
+        }
+    });
 }
 
 async fn seed(state: &app::state::AppState, tracks: u64) -> i64 {
