@@ -8,6 +8,7 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::location::Url;
 use leptos_router::NavigateOptions;
 
 use crate::fmt;
@@ -31,32 +32,19 @@ fn href(base: &str, q: &str, sort: Sort, page: Option<&str>, per: Option<i64>) -
         parts.push(format!("per={n}"));
     }
     if !q.is_empty() {
-        parts.push(format!("q={}", urlencode(q)));
+        parts.push(format!("q={}", Url::escape(q)));
     }
     if sort != Sort::Newest {
         parts.push(format!("sort={}", sort.as_str()));
     }
     if let Some(p) = page {
-        parts.push(format!("page={}", urlencode(p)));
+        parts.push(format!("page={}", Url::escape(p)));
     }
     if parts.is_empty() {
         base.to_string()
     } else {
         format!("{base}?{}", parts.join("&"))
     }
-}
-
-fn urlencode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 #[component]
@@ -74,6 +62,12 @@ fn TrackList(mine: bool) -> impl IntoView {
     });
     let page = Resource::new(move || list_query.get(), list_tracks);
     let pending = RwSignal::new(false);
+    // Only the browser shows the spinner. On the server the transition may
+    // report "done" after the page's owner is gone, so it reports nowhere.
+    #[cfg(feature = "hydrate")]
+    let set_pending: SignalSetter<bool> = pending.into();
+    #[cfg(not(feature = "hydrate"))]
+    let set_pending = SignalSetter::map(|_: bool| {});
 
     // What is typed, ahead of the URL while the debounce waits.
     let typed = RwSignal::new(list_query.get_untracked().q);
@@ -154,7 +148,7 @@ fn TrackList(mine: bool) -> impl IntoView {
         </section>
         <Transition
             fallback=|| view! { <p class="muted">"Loading…"</p> }
-            set_pending=pending
+            set_pending
         >
             {move || Suspend::new(async move {
                 let lq = list_query.get();

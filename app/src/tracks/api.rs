@@ -18,8 +18,6 @@ pub async fn list_tracks(query: ListQuery) -> Result<TrackPage, AppError> {
     } else {
         None
     };
-    let mut query = query;
-    query.q = query.q.chars().take(super::MAX_QUERY).collect();
     list_cached(&state, owner, query)
         .await
         .map(|p| (*p).clone())
@@ -30,8 +28,10 @@ pub async fn list_tracks(query: ListQuery) -> Result<TrackPage, AppError> {
 pub async fn list_cached(
     state: &crate::state::AppState,
     owner: Option<i64>,
-    query: ListQuery,
+    mut query: ListQuery,
 ) -> Result<std::sync::Arc<TrackPage>, AppError> {
+    // Only so much of a search counts (and keys the cache).
+    query.q = query.q.chars().take(super::MAX_QUERY).collect();
     let key = (owner, query);
     if let Some(p) = state.caches.lists.get(&key).await {
         return Ok(p);

@@ -36,21 +36,22 @@ pub fn safe_name(base: &str, original: Option<&str>) -> String {
     }
 }
 
-/// The Content-Type to stream a file as, from what its metadata says.
-pub fn audio_mime(asset: &AssetInfo) -> String {
-    match asset.codec.as_deref() {
+/// The Content-Type to stream a file as, from what its metadata says
+/// (codec and container), else the type it was uploaded with.
+pub fn audio_mime(codec: Option<&str>, container: Option<&str>, uploaded: &str) -> String {
+    match codec {
         Some("mp3") => "audio/mpeg".into(),
         Some("aac") | Some("alac") => "audio/mp4".into(),
-        Some("opus") | Some("vorbis") => match asset.container.as_deref() {
+        Some("opus") | Some("vorbis") => match container {
             Some("webm") | Some("mkv") => "audio/webm".into(),
             _ => "audio/ogg".into(),
         },
         Some("flac") => "audio/flac".into(),
-        Some(c) if c.starts_with("pcm") => match asset.container.as_deref() {
+        Some(c) if c.starts_with("pcm") => match container {
             Some("aiff") => "audio/aiff".into(),
             _ => "audio/wav".into(),
         },
-        _ => asset.mime.clone(),
+        _ => uploaded.to_string(),
     }
 }
 
@@ -73,7 +74,11 @@ pub fn playback(state: &AppState, asset: &AssetInfo, base: &str) -> Option<Playb
     let path = format!("/media/{}/stream/{name}", asset.id);
     Some(Playback {
         src: state.secrets.sign(&path, ttl, None),
-        mime: audio_mime(asset),
+        mime: audio_mime(
+            asset.codec.as_deref(),
+            asset.container.as_deref(),
+            &asset.mime,
+        ),
         preview: false,
     })
 }

@@ -161,17 +161,19 @@ pub struct AssetInfo {
 }
 
 impl AssetInfo {
-    /// Whether browsers play the original well enough to stream it as is:
-    /// compressed formats they decode, and FLAC up to 16 bits and 64 MiB.
-    /// Anything else (WAV, AIFF, 24-bit FLAC, huge files) plays from the preview.
     pub fn plays_in_browsers(&self) -> bool {
-        let codec = self.codec.as_deref().unwrap_or("");
-        let small = self.size_bytes <= 64 * 1024 * 1024;
-        match codec {
-            "mp3" | "aac" | "opus" | "vorbis" => self.size_bytes <= 256 * 1024 * 1024,
-            "flac" => small && self.bit_depth.unwrap_or(16) <= 16,
-            _ => false,
-        }
+        plays_in_browsers(self.codec.as_deref(), self.bit_depth, self.size_bytes)
+    }
+}
+
+/// Whether browsers play a file well enough to stream it as is: compressed
+/// formats they decode, and FLAC up to 16 bits and 64 MiB. Anything else
+/// (WAV, AIFF, 24-bit FLAC, huge files) plays from the preview.
+pub fn plays_in_browsers(codec: Option<&str>, bit_depth: Option<i64>, size_bytes: i64) -> bool {
+    match codec.unwrap_or("") {
+        "mp3" | "aac" | "opus" | "vorbis" => size_bytes <= 256 * 1024 * 1024,
+        "flac" => size_bytes <= 64 * 1024 * 1024 && bit_depth.unwrap_or(16) <= 16,
+        _ => false,
     }
 }
 

@@ -15,12 +15,11 @@
 //! * A download (not a stream) lands in the downloads table with the user
 //!   the link was made for and a salted hash of the client address.
 
-use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use sqlx::Row;
@@ -67,7 +66,8 @@ struct Served {
 /// the handlers need of the request. A bad or expired link is refused here.
 pub struct Signed {
     user: Option<i64>,
-    peer: SocketAddr,
+    /// The client address (as the download history hashes it).
+    ip: String,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -84,14 +84,10 @@ impl axum::extract::FromRequestParts<AppState> for Signed {
             .secrets
             .verify(parts.uri.path(), parts.uri.query())
             .map_err(link_error)?;
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0)
-            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let ip = app::auth::session::client_ip(&parts.headers, &parts.extensions, &state.settings);
         Ok(Signed {
             user,
-            peer,
+            ip,
             method: parts.method.clone(),
             uri: parts.uri.clone(),
             headers: parts.headers.clone(),
@@ -107,14 +103,13 @@ pub async fn asset(
 ) -> Response {
     let Signed {
         user,
-        peer,
+        ip,
         method,
         headers,
         ..
     } = link;
     let row = match sqlx::query(
-        "SELECT storage_key, sha256, mime, codec, container, original_filename, size_bytes, created_at, \
-         preview_key, preview_at, duration_ms, sample_rate, channels, bit_depth, bitrate, processing_error, peaks_at, id \
+        "SELECT storage_key, sha256, mime, codec, container, created_at, preview_key, preview_at \
          FROM assets WHERE id = $1",
     )
     .bind(asset_id)
@@ -129,32 +124,18 @@ pub async fn asset(
     let sha: String = row.get("sha256");
     let created: i64 = row.get("created_at");
     let served = match mode.as_str() {
-        "stream" | "download" => {
-            let info = app::tracks::AssetInfo {
-                id: asset_id,
-                size_bytes: row.get("size_bytes"),
-                mime: row.get("mime"),
-                original_filename: row.get("original_filename"),
-                duration_ms: None,
-                sample_rate: None,
-                channels: None,
-                bit_depth: None,
-                codec: row.get("codec"),
-                bitrate: None,
-                container: row.get("container"),
-                processing_error: None,
-                peaks_ready: false,
-                preview_ready: false,
-            };
-            Served {
-                path: store.path_of(row.get::<&str, _>("storage_key")),
-                mime: audio_mime(&info),
-                etag: format!("\"{}\"", &sha[..32.min(sha.len())]),
-                modified_ms: created,
-                attachment: mode == "download",
-                name: name.clone(),
-            }
-        }
+        "stream" | "download" => Served {
+            path: store.path_of(row.get::<&str, _>("storage_key")),
+            mime: audio_mime(
+                row.get::<Option<&str>, _>("codec"),
+                row.get::<Option<&str>, _>("container"),
+                row.get::<&str, _>("mime"),
+            ),
+            etag: format!("\"{}\"", &sha[..32.min(sha.len())]),
+            modified_ms: created,
+            attachment: mode == "download",
+            name: name.clone(),
+        },
         "preview" => {
             let (Some(key), Some(at)) = (
                 row.get::<Option<String>, _>("preview_key"),
@@ -175,16 +156,9 @@ pub async fn asset(
     };
     let res = send_file(&served, &method, &headers).await;
     if mode == "download" && method == Method::GET && res.status() == StatusCode::OK {
-        let ip = app::auth::session::client_ip(&headers, &peer_ext(peer), &state.settings);
         record_download(&state, user, asset_id, "download", &ip).await;
     }
     res
-}
-
-fn peer_ext(peer: SocketAddr) -> http::Extensions {
-    let mut ext = http::Extensions::new();
-    ext.insert(ConnectInfo(peer));
-    ext
 }
 
 /// One row in the downloads table; a failure to record never fails the
@@ -367,10 +341,10 @@ pub async fn stems_zip(
 ) -> Response {
     let Signed {
         user,
-        peer,
+        ip,
         method,
         uri,
-        headers,
+        ..
     } = link;
     let rows = match sqlx::query(
         "SELECT s.role, a.id AS asset_id, a.storage_key, a.original_filename, t.slug \
@@ -420,7 +394,6 @@ pub async fn stems_zip(
             .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
     }
     let first_asset: i64 = rows[0].get("asset_id");
-    let ip = app::auth::session::client_ip(&headers, &peer_ext(peer), &state.settings);
     record_download(&state, user, first_asset, "stems", &ip).await;
 
     let (writer, reader) = tokio::io::duplex(READ_CHUNK * 4);

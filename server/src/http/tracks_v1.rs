@@ -225,11 +225,7 @@ pub async fn list(
     };
     let query = app::tracks::ListQuery {
         mine,
-        q: p.q
-            .unwrap_or_default()
-            .chars()
-            .take(app::tracks::MAX_QUERY)
-            .collect(),
+        q: p.q.unwrap_or_default(),
         sort,
         cursor: p.page.filter(|c| !c.is_empty()),
         per: p.per,

@@ -26,7 +26,7 @@ pub const STORAGE_EVERY: Duration = Duration::from_secs(600);
 /// Points in the overview (a 1,000-px view) and in the finer zoom level.
 pub const OVERVIEW_POINTS: u32 = 1000;
 pub const FINE_POINTS: u64 = 10_000;
-pub const PEAKS_OVERVIEW: &str = "peaks-overview.json";
+pub const PEAKS_OVERVIEW: &str = app::tracks::PEAKS_OVERVIEW_FILE;
 pub const PEAKS_FINE: &str = "peaks-fine.json";
 
 #[derive(Deserialize)]
@@ -200,7 +200,11 @@ impl Job for Metadata {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(db_err("loading the asset"))?;
-            if needs_preview(&info.codec, info.bit_depth.map(i64::from), size) {
+            if !app::tracks::plays_in_browsers(
+                Some(&info.codec),
+                info.bit_depth.map(i64::from),
+                size,
+            ) {
                 enqueue_in(
                     &mut tx,
                     &NewJob::new(app::jobs::PREVIEW, asset_payload(id))
@@ -299,27 +303,6 @@ impl Job for Waveform {
             Ok(())
         })
     }
-}
-
-/// Whether the player needs a preview of a file with this codec, bit depth and size.
-pub fn needs_preview(codec: &str, bit_depth: Option<i64>, size_bytes: i64) -> bool {
-    let info = app::tracks::AssetInfo {
-        id: 0,
-        size_bytes,
-        mime: String::new(),
-        original_filename: None,
-        duration_ms: None,
-        sample_rate: None,
-        channels: None,
-        bit_depth,
-        codec: Some(codec.to_string()),
-        bitrate: None,
-        container: None,
-        processing_error: None,
-        peaks_ready: false,
-        preview_ready: false,
-    };
-    !info.plays_in_browsers()
 }
 
 /// The preview file's name in a file's derived directory.
