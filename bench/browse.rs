@@ -16,13 +16,17 @@
 //!   WAVEKEEP_BENCH_TRACKS=100000 WAVEKEEP_BENCH_FILES=200 WAVEKEEP_BENCH_SECS=10
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "support.rs"]
+mod support;
 
 use app::tracks::{ListQuery, Sort};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
+use support::{env_num, free_port, oha, which};
 
 const WORDS: &[&str] = &[
     "amber",
@@ -128,13 +132,6 @@ const TAGS: &[&str] = &[
     "rock", "jazz", "ambient", "demo", "live", "mix", "master", "drums", "vocal", "guitar",
     "synth", "piano", "lofi", "house", "techno", "folk", "soul", "funk", "draft", "final",
 ];
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 struct Stats {
     p50: f64,
@@ -351,53 +348,6 @@ where
         ms.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     stats(ms)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
-
-fn which(cmd: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(cmd))
-            .find(|p| p.is_file())
-    })
-}
-
-/// oha at `conns` connections for `secs`: (requests/s, p50 ms, p95 ms, p99 ms).
-fn oha(oha: &Path, url: &str, conns: u32, secs: u64) -> Option<(f64, f64, f64, f64)> {
-    let out = Command::new(oha)
-        .args(["--no-tui", "--output-format", "json", "-c"])
-        .arg(conns.to_string())
-        .arg("-z")
-        .arg(format!("{secs}s"))
-        .arg(url)
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    let j: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    let ok = j["statusCodeDistribution"]["200"].as_u64().unwrap_or(0);
-    let total: u64 = j["statusCodeDistribution"]
-        .as_object()
-        .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
-        .unwrap_or(0);
-    if ok != total {
-        println!(
-            "  (non-200 answers for {url}: {})",
-            j["statusCodeDistribution"]
-        );
-    }
-    let p = |k: &str| j["latencyPercentiles"][k].as_f64().unwrap_or(f64::NAN) * 1000.0;
-    Some((
-        j["summary"]["requestsPerSec"].as_f64().unwrap_or(0.0),
-        p("p50"),
-        p("p95"),
-        p("p99"),
-    ))
 }
 
 fn rss_mib(pid: u32) -> Option<f64> {

@@ -16,6 +16,12 @@ pub fn date(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// `HH:MM:SS` (UTC) for a unix-millisecond timestamp.
+pub fn clock(ms: i64) -> String {
+    let s = ms.div_euclid(1_000).rem_euclid(86_400);
+    format!("{:02}:{:02}:{:02}", s / 3_600, (s / 60) % 60, s % 60)
+}
+
 /// `m:ss` or `h:mm:ss` for a duration.
 pub fn duration(ms: i64) -> String {
     let s = ms.max(0) / 1000;
@@ -50,6 +56,7 @@ mod tests {
         assert_eq!(super::date(0), "1970-01-01");
         assert_eq!(super::date(1_795_996_800_000), "2026-11-30");
         assert_eq!(super::duration(61_500), "1:01");
+        assert_eq!(super::clock(1_795_996_800_000 + 3_723_000), "01:02:03");
         assert_eq!(super::duration(3_723_000), "1:02:03");
         assert_eq!(super::bytes(512), "512 B");
         assert_eq!(super::bytes(10 * 1024 * 1024 * 1024), "10.0 GiB");

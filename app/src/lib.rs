@@ -1,6 +1,10 @@
 //! wavekeep's app: shared types, server functions and the UI, rendered on the
 //! server (`ssr`) and hydrated in the browser (`hydrate`).
 
+// The dashboard's view types nest deeply (hydration futures of many tables).
+#![recursion_limit = "256"]
+
+pub mod admin;
 pub mod auth;
 #[cfg(feature = "ssr")]
 pub mod cache;
@@ -20,6 +24,8 @@ pub mod settings;
 pub mod signing;
 #[cfg(feature = "ssr")]
 pub mod state;
+#[cfg(feature = "ssr")]
+pub mod telemetry;
 #[cfg(feature = "ssr")]
 pub mod usage;
 

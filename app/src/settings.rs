@@ -47,6 +47,52 @@ pub struct Settings {
     pub download_link_ttl: Duration,
     pub stream_link_ttl: Duration,
     pub stems_link_ttl: Duration,
+    /// Whether HTTP requests are measured (per-route counts and latencies).
+    pub instrumentation: bool,
+    /// Who may read `/metrics` on the main listener.
+    pub metrics: MetricsAccess,
+    /// A bearer token that may also read `/metrics` (for a scraper).
+    pub metrics_token: Option<secrecy::SecretString>,
+    pub alerts: AlertThresholds,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsAccess {
+    /// Admins (session or API key) and the metrics token.
+    Admin,
+    /// Not served on the main listener (404); a separate listener may still serve it.
+    Off,
+}
+
+/// When the dashboard raises an alert. Error rate and p95 look at the last
+/// 5 minutes, and only once that many requests were made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertThresholds {
+    pub error_rate_high: f64,
+    pub error_rate_critical: f64,
+    pub p95_high_ms: f64,
+    pub p95_critical_ms: f64,
+    pub min_requests: u64,
+    pub queue_length: i64,
+    pub pool_use: f64,
+    pub memory_growth_mb_per_hour: f64,
+    pub disk_free_bytes: u64,
+}
+
+impl Default for AlertThresholds {
+    fn default() -> Self {
+        AlertThresholds {
+            error_rate_high: 0.05,
+            error_rate_critical: 0.15,
+            p95_high_ms: 2_000.0,
+            p95_critical_ms: 5_000.0,
+            min_requests: 20,
+            queue_length: 100,
+            pool_use: 0.8,
+            memory_growth_mb_per_hour: 10.0,
+            disk_free_bytes: 1 << 30,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -73,6 +119,10 @@ impl Default for Settings {
             download_link_ttl: Duration::from_secs(3600),
             stream_link_ttl: Duration::from_secs(24 * 3600),
             stems_link_ttl: Duration::from_secs(3600),
+            instrumentation: true,
+            metrics: MetricsAccess::Admin,
+            metrics_token: None,
+            alerts: AlertThresholds::default(),
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(leptos_options: LeptosOptions, db: Db, settings: Settings) -> Self {
+        // The recorder goes in before anything takes a metrics handle.
+        let _ = crate::telemetry::global();
         AppState {
             viewers: ViewerCache::new(),
             login_throttle: LoginThrottle::new(settings.login_max_failures, settings.login_window),

@@ -249,6 +249,90 @@ pub struct Config {
         global = true
     )]
     pub media_memory_mb: u64,
+    /// Measure every HTTP request per route (counts and latencies) for the
+    /// dashboard and `/metrics`.
+    #[arg(long, env = "WAVEKEEP_INSTRUMENTATION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub instrumentation: bool,
+    /// `/metrics` on the main listener: `admin` (admins' sessions and API
+    /// keys, and the metrics token) or `off`.
+    #[arg(long, env = "WAVEKEEP_METRICS", default_value = "admin", value_parser = ["admin", "off"], global = true)]
+    pub metrics: String,
+    /// A bearer token a Prometheus scraper may use for `/metrics`.
+    #[arg(
+        long,
+        env = "WAVEKEEP_METRICS_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub metrics_token: Option<SecretString>,
+    /// Also serve `/metrics` without authentication on this address of its
+    /// own (keep it private: loopback or an internal network).
+    #[arg(long, env = "WAVEKEEP_METRICS_ADDR", global = true)]
+    pub metrics_addr: Option<SocketAddr>,
+    /// Alert when this share of requests fails over 5 minutes (high).
+    #[arg(
+        long,
+        env = "WAVEKEEP_ALERT_ERROR_RATE",
+        default_value_t = 0.05,
+        global = true
+    )]
+    pub alert_error_rate: f64,
+    /// … and this share (critical).
+    #[arg(
+        long,
+        env = "WAVEKEEP_ALERT_ERROR_RATE_CRITICAL",
+        default_value_t = 0.15,
+        global = true
+    )]
+    pub alert_error_rate_critical: f64,
+    /// Alert when p95 latency over 5 minutes exceeds this (ms, high) …
+    #[arg(
+        long,
+        env = "WAVEKEEP_ALERT_P95_MS",
+        default_value_t = 2000.0,
+        global = true
+    )]
+    pub alert_p95_ms: f64,
+    /// … and this (ms, critical).
+    #[arg(
+        long,
+        env = "WAVEKEEP_ALERT_P95_CRITICAL_MS",
+        default_value_t = 5000.0,
+        global = true
+    )]
+    pub alert_p95_critical_ms: f64,
+    /// Alert when more jobs than this are waiting.
+    #[arg(
+        long,
+        env = "WAVEKEEP_ALERT_QUEUE_LENGTH",
+        default_value_t = 100,
+        global = true
+    )]
+    pub alert_queue_length: i64,
+    /// Alert when this share of the database pool is in use.
+    #[arg(
+        long,
+        env = "WAVEKEEP_ALERT_POOL_USE",
+        default_value_t = 0.8,
+        global = true
+    )]
+    pub alert_pool_use: f64,
+    /// Alert when memory grows faster than this (MB an hour, over 15 minutes).
+    #[arg(
+        long,
+        env = "WAVEKEEP_ALERT_MEMORY_GROWTH_MB_PER_HOUR",
+        default_value_t = 10.0,
+        global = true
+    )]
+    pub alert_memory_growth_mb_per_hour: f64,
+    /// Alert when the data directory's disk has less free space (MiB).
+    #[arg(
+        long,
+        env = "WAVEKEEP_ALERT_DISK_FREE_MB",
+        default_value_t = 1024,
+        global = true
+    )]
+    pub alert_disk_free_mb: u64,
     /// Log filter, in tracing's EnvFilter syntax.
     #[arg(
         long,
@@ -301,6 +385,24 @@ impl Config {
             download_link_ttl: Duration::from_secs(self.download_link_secs.max(1)),
             stream_link_ttl: Duration::from_secs(self.stream_link_secs.max(1)),
             stems_link_ttl: Duration::from_secs(self.stems_link_secs.max(1)),
+            instrumentation: self.instrumentation,
+            metrics: if self.metrics == "off" {
+                app::settings::MetricsAccess::Off
+            } else {
+                app::settings::MetricsAccess::Admin
+            },
+            metrics_token: self.metrics_token.clone(),
+            alerts: app::settings::AlertThresholds {
+                error_rate_high: self.alert_error_rate,
+                error_rate_critical: self.alert_error_rate_critical,
+                p95_high_ms: self.alert_p95_ms,
+                p95_critical_ms: self.alert_p95_critical_ms,
+                min_requests: app::settings::AlertThresholds::default().min_requests,
+                queue_length: self.alert_queue_length,
+                pool_use: self.alert_pool_use,
+                memory_growth_mb_per_hour: self.alert_memory_growth_mb_per_hour,
+                disk_free_bytes: self.alert_disk_free_mb * 1024 * 1024,
+            },
         }
     }
 }

@@ -464,9 +464,7 @@ async fn finished_result(db: &Db, id: &str) -> Result<Ingested, AppError> {
     }
 }
 
-pub fn asset_payload(asset_id: i64) -> String {
-    format!("{{\"asset_id\":{asset_id}}}")
-}
+pub use app::admin::asset_payload;
 
 /// "my_song-final.mp3" → "my song final".
 pub fn title_from_filename(name: &str) -> String {

@@ -6,6 +6,7 @@ pub mod config;
 pub mod http;
 pub mod ingest;
 pub mod media;
+pub mod telemetry;
 pub mod worker;
 
 use std::future::Future;
@@ -124,8 +125,30 @@ pub fn router(state: AppState) -> Router {
             get(http::media::stems_zip),
         );
 
-    Router::new()
+    // The admin API: each handler takes `AdminUser` (401 anonymous, 403 users).
+    let admin = Router::new()
+        .route("/performance", get(http::admin::performance))
+        .route("/events", get(http::admin::events))
+        .route(
+            "/refresh-storage/{user_id}",
+            post(http::admin::refresh_storage),
+        )
+        .route("/jobs", get(http::admin::jobs).post(http::admin::enqueue))
+        .route(
+            "/jobs/{id}",
+            get(http::admin::job).delete(http::admin::discard),
+        )
+        .route("/jobs/{id}/retry", post(http::admin::retry))
+        .route("/jobs/{id}/cancel", post(http::admin::cancel))
+        .route("/queues/{kind}/pause", post(http::admin::pause))
+        .route("/queues/{kind}/resume", post(http::admin::resume));
+
+    let instrumentation = state.settings.instrumentation;
+    let app = Router::new()
         .route("/healthz", get(http::health::healthz))
+        .route("/metrics", get(http::metrics::prometheus))
+        .route("/api/queue-status", get(http::admin::queue_status))
+        .nest("/api/admin", admin)
         .route("/readyz", get(http::health::readyz))
         .nest("/api/v1", api_v1)
         .route("/api/{*fn_name}", post(server_fn_handler))
@@ -169,8 +192,14 @@ pub fn router(state: AppState) -> Router {
                         .and(NotForContentType::const_new("application/zip")),
                 ),
         )
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(TraceLayer::new_for_http());
+    // Outermost, so the time includes every other layer.
+    let app = if instrumentation {
+        app.layer(axum::middleware::from_fn(http::metrics::track))
+    } else {
+        app
+    };
+    app.with_state(state)
 }
 
 async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
@@ -212,6 +241,7 @@ pub async fn serve(
         state.caches.clone(),
     ));
     let scheduler = tokio::spawn(worker::schedule(state.queue.clone()));
+    let collector = tokio::spawn(telemetry::collect(state.clone()));
     let app = router(state);
     tracing::info!(addr = %listener.local_addr()?, "wavekeep listening");
     axum::serve(
@@ -221,6 +251,7 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await?;
     scheduler.abort();
+    collector.abort();
     pg_listen.abort();
     let _ = stop_worker.send(true);
     let _ = worker_task.await;

@@ -90,7 +90,8 @@ pub fn session_token(headers: &HeaderMap) -> Option<String> {
         .map(|c| c.value().to_string())
 }
 
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+/// The `Authorization: Bearer` credential, if any.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(AUTHORIZATION)?
         .to_str()
@@ -109,12 +110,14 @@ pub async fn resolve(
     if let Some(key) = bearer_token(headers) {
         let hash = hash_token(key);
         if let Some(v) = cache.get(&hash).await {
+            cache.seen(v.id).await;
             return Ok(Some(v));
         }
         let Some((viewer, key_id)) = db::viewer_by_api_key(db, &hash).await? else {
             return Err(AppError::Unauthorized);
         };
         db::touch_api_key(db, key_id).await?;
+        cache.seen(viewer.id).await;
         cache.insert(hash, viewer.clone()).await;
         return Ok(Some(viewer));
     }
@@ -123,14 +126,18 @@ pub async fn resolve(
     };
     let hash = hash_token(&token);
     if let Some(v) = cache.get(&hash).await {
+        cache.seen(v.id).await;
         return Ok(Some(v));
     }
     let viewer = db::viewer_by_session(db, &hash).await?;
     if let Some(v) = &viewer {
+        cache.seen(v.id).await;
         cache.insert(hash, v.clone()).await;
     }
     Ok(viewer)
 }
+
+const ACTIVE_WINDOW: Duration = Duration::from_secs(300);
 
 /// Resolved viewers by credential hash, so a request costs no query for 30 s.
 /// Logout, key revocation and role changes invalidate their entries.
@@ -139,6 +146,8 @@ pub struct ViewerCache {
     inner: Cache<String, Viewer>,
     hits: Arc<AtomicU64>,
     misses: Arc<AtomicU64>,
+    /// Users who made a signed-in request in the last 5 minutes.
+    active: Cache<i64, ()>,
 }
 
 impl Default for ViewerCache {
@@ -157,6 +166,33 @@ impl ViewerCache {
                 .build(),
             hits: Arc::default(),
             misses: Arc::default(),
+            active: Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_idle(ACTIVE_WINDOW)
+                .build(),
+        }
+    }
+
+    /// Notes that `user_id` made a request (reading refreshes the idle timer).
+    async fn seen(&self, user_id: i64) {
+        if self.active.get(&user_id).await.is_none() {
+            self.active.insert(user_id, ()).await;
+        }
+    }
+
+    /// Distinct users seen in the last 5 minutes.
+    pub async fn active_users(&self) -> u64 {
+        self.active.run_pending_tasks().await;
+        self.active.entry_count()
+    }
+
+    pub fn stats(&self) -> crate::cache::CacheStats {
+        crate::cache::CacheStats {
+            name: "viewers".into(),
+            hits: self.hits(),
+            misses: self.misses(),
+            evictions: 0,
+            entries: self.inner.entry_count(),
         }
     }
 

@@ -6,9 +6,13 @@
 
 use std::time::Duration;
 
-use sqlx::any::AnyPoolOptions;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, ConnectOptions, Executor};
+
+/// Statements slower than this are logged (warn, target `sqlx::query`, with
+/// their first words and duration) and counted on the dashboard.
+pub const SLOW_STATEMENT: Duration = Duration::from_millis(100);
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
@@ -92,6 +96,9 @@ impl Db {
     pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Db, DbError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url).ok_or(DbError::UnknownScheme)?;
+        let options: AnyConnectOptions = url
+            .parse::<AnyConnectOptions>()?
+            .log_slow_statements(log::LevelFilter::Warn, SLOW_STATEMENT);
         let pool = AnyPoolOptions::new()
             .max_connections(settings.max_connections)
             .min_connections(settings.min_connections.min(settings.max_connections))
@@ -111,7 +118,7 @@ impl Db {
                     Ok(())
                 })
             })
-            .connect(url)
+            .connect_with(options.clone())
             .await?;
         let jobs_pool = match backend {
             Backend::Sqlite => pool.clone(),
@@ -127,7 +134,7 @@ impl Db {
                             Ok(())
                         })
                     })
-                    .connect(url)
+                    .connect_with(options)
                     .await?
             }
         };

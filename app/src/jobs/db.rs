@@ -90,6 +90,8 @@ pub struct Lease {
     pub attempt: i64,
     pub max_attempts: i64,
     pub owner: String,
+    /// When the attempt became due (unix ms): its wait is `started - due_at`.
+    pub due_at: i64,
 }
 
 /// Enqueues a job unless `max_depth` jobs are already queued (then 503 with
@@ -196,8 +198,9 @@ pub async fn claim(
         "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, \
          attempts = attempts + 1, started_at = $3 \
          WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' AND kind = $4 AND run_at <= $3 \
+         AND NOT EXISTS (SELECT 1 FROM queue_pauses WHERE queue_pauses.kind = $4) \
          ORDER BY priority DESC, run_at, id LIMIT $5{lock}) \
-         RETURNING id, kind, payload, attempts, max_attempts"
+         RETURNING id, kind, payload, attempts, max_attempts, run_at"
     );
     // The statement is built from constants only; every value is bound.
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -217,6 +220,7 @@ pub async fn claim(
             attempt: r.get("attempts"),
             max_attempts: r.get("max_attempts"),
             owner: owner.to_string(),
+            due_at: r.get("run_at"),
         })
         .collect();
     leases.sort_by_key(|l| l.id);

@@ -9,6 +9,14 @@ pub mod queue;
 
 use serde::{Deserialize, Serialize};
 
+/// Reads an upload's facts (duration, format, tags).
+pub const METADATA: &str = "metadata";
+/// Computes an asset's waveform peaks.
+pub const WAVEFORM: &str = "waveform";
+/// Recounts storage totals (every user's, or one user's).
+pub const STORAGE: &str = "storage";
+/// Removes expired uploads, sessions and finished jobs.
+pub const CLEANUP: &str = "cleanup";
 /// Removes stored files no asset refers to any more (after a delete).
 pub const PURGE: &str = "purge";
 /// Makes a browser-playable preview of an asset.

@@ -1,11 +1,13 @@
 //! Routes outside Leptos: health, the machine API, and request guards.
 
+pub mod admin;
 pub mod api_v1;
 pub mod csrf;
 pub mod etag;
 pub mod health;
 pub mod json;
 pub mod media;
+pub mod metrics;
 pub mod rate;
 pub mod tracks_v1;
 pub mod tus;

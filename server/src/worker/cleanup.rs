@@ -7,7 +7,7 @@ use app::jobs::db::{self as q, NewJob};
 
 use super::{Job, JobContext, JobError, JobFuture};
 
-pub const KIND: &str = "cleanup";
+pub use app::jobs::CLEANUP as KIND;
 pub const EVERY: Duration = Duration::from_secs(600);
 
 pub struct Cleanup;

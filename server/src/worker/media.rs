@@ -18,9 +18,7 @@ use crate::ingest::asset_payload;
 use crate::media::sandbox::{MediaPool, SandboxError};
 use crate::media::store::Store;
 
-pub const METADATA: &str = "metadata";
-pub const WAVEFORM: &str = "waveform";
-pub const STORAGE: &str = "storage";
+pub use app::jobs::{METADATA, STORAGE, WAVEFORM};
 pub const STORAGE_EVERY: Duration = Duration::from_secs(600);
 
 /// Points in the overview (a 1,000-px view) and in the finer zoom level.
@@ -32,11 +30,13 @@ pub const PEAKS_FINE: &str = "peaks-fine.json";
 #[derive(Deserialize)]
 struct AssetPayload {
     asset_id: i64,
+    /// Work again even when done (queued by an admin).
+    #[serde(default)]
+    redo: bool,
 }
 
-fn asset_id(ctx: &JobContext) -> Result<i64, JobError> {
+fn asset_payload_of(ctx: &JobContext) -> Result<AssetPayload, JobError> {
     serde_json::from_str::<AssetPayload>(&ctx.payload)
-        .map(|p| p.asset_id)
         .map_err(|e| JobError::permanent(format!("bad payload: {e}")))
 }
 
@@ -53,12 +53,13 @@ fn sandbox_err(e: SandboxError) -> JobError {
 }
 
 /// The job's asset (id, stored file, sha256) unless it was deleted or its
-/// `done_column` (metadata_at or peaks_at) is already set.
+/// `done_column` (metadata_at, peaks_at, preview_at) is already set and the
+/// job is not a redo.
 async fn pending_asset(
     ctx: &JobContext,
     done_column: &'static str,
 ) -> Result<Option<(i64, std::path::PathBuf, String)>, JobError> {
-    let id = asset_id(ctx)?;
+    let AssetPayload { asset_id: id, redo } = asset_payload_of(ctx)?;
     let sql =
         format!("SELECT storage_key, sha256, {done_column} AS done FROM assets WHERE id = $1");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -67,7 +68,7 @@ async fn pending_asset(
         .await
         .map_err(db_err("loading the asset"))?;
     Ok(row
-        .filter(|r| r.get::<Option<i64>, _>("done").is_none())
+        .filter(|r| redo || r.get::<Option<i64>, _>("done").is_none())
         .map(|r| {
             let key: String = r.get("storage_key");
             let path = Store::new(&ctx.state.settings.data_dir).path_of(&key);
@@ -99,6 +100,11 @@ async fn mark_failed(state: AppState, payload: String, error: String) {
     let Ok(p) = serde_json::from_str::<AssetPayload>(&payload) else {
         return;
     };
+    if p.redo {
+        // The asset was processed before: a failed redo shows on the admin
+        // page and leaves the track as it was.
+        return;
+    }
     let db = state.db.pool();
     let res = async {
         sqlx::query("UPDATE assets SET processing_error = $1 WHERE id = $2")
@@ -405,6 +411,30 @@ impl Job for StorageReconcile {
 
     fn run(&self, ctx: JobContext) -> JobFuture {
         Box::pin(async move {
+            // `{"user_id": N}` recounts one user (queued by an admin).
+            let one: Option<i64> = serde_json::from_str::<serde_json::Value>(&ctx.payload)
+                .ok()
+                .and_then(|v| v.get("user_id").and_then(serde_json::Value::as_i64));
+            if let Some(user_id) = one {
+                let r = app::admin::db::refresh_storage(&ctx.state.db, user_id)
+                    .await
+                    .map_err(|e| match e {
+                        app::errors::AppError::NotFound => {
+                            JobError::permanent(format!("there is no user {user_id}"))
+                        }
+                        other => JobError::retry(format!("recounting storage: {other}")),
+                    })?;
+                ctx.state.usage.invalidate(user_id).await;
+                if r.previous_bytes != r.storage_used_bytes {
+                    tracing::info!(
+                        user_id,
+                        from = r.previous_bytes,
+                        to = r.storage_used_bytes,
+                        "storage total corrected"
+                    );
+                }
+                return Ok(());
+            }
             let changed = sqlx::query(
                 "UPDATE users SET storage_used_bytes = \
                  COALESCE((SELECT SUM(size_bytes) FROM assets WHERE assets.owner_id = users.id), 0) \

@@ -15,7 +15,16 @@ pub mod cleanup;
 pub mod media;
 pub mod purge;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::clock::DefaultClock;
+use governor::middleware::StateInformationMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
+use metrics::{counter, gauge, histogram};
+
+use app::telemetry as t;
+
+/// A kind's token bucket; each start reports the tokens left.
+type KindLimiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
 use tokio::sync::{watch, Notify, Semaphore};
 
 use app::jobs::db::{self as q, Lease};
@@ -207,7 +216,7 @@ const CLAIM_BATCH: usize = 16;
 struct Kind {
     job: Arc<dyn Job>,
     permits: Arc<Semaphore>,
-    limiter: Option<DefaultDirectRateLimiter>,
+    limiter: Option<KindLimiter>,
 }
 
 #[derive(Clone)]
@@ -263,9 +272,13 @@ impl Worker {
                 limiter: job.rate_limit().and_then(|(per_minute, burst)| {
                     let per_minute = NonZeroU32::new(per_minute)?;
                     let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
-                    Some(RateLimiter::direct(
-                        Quota::per_minute(per_minute).allow_burst(burst),
-                    ))
+                    gauge!(t::JOB_RATE_LIMIT, "kind" => job.kind())
+                        .set(f64::from(per_minute.get()));
+                    gauge!(t::JOB_RATE_TOKENS, "kind" => job.kind()).set(f64::from(burst.get()));
+                    Some(
+                        RateLimiter::direct(Quota::per_minute(per_minute).allow_burst(burst))
+                            .with_middleware::<StateInformationMiddleware>(),
+                    )
                 }),
                 job,
             })
@@ -385,7 +398,9 @@ impl Worker {
             };
             for (lease, permit) in leases.into_iter().zip(permits) {
                 if let Some(limiter) = &kind.limiter {
-                    limiter.until_ready().await;
+                    let state = limiter.until_ready().await;
+                    gauge!(t::JOB_RATE_TOKENS, "kind" => name)
+                        .set(f64::from(state.remaining_burst_capacity()));
                 }
                 let w = self.clone();
                 tokio::spawn(async move {
@@ -407,6 +422,10 @@ impl Worker {
             progress: progress.clone(),
         };
         let started = std::time::Instant::now();
+        let kind = job.kind();
+        counter!(t::JOB_STARTED, "kind" => kind).increment(1);
+        let waited_ms = (app::db::now_ms() - lease.due_at).max(0);
+        histogram!(t::JOB_WAIT, "kind" => kind).record(waited_ms as f64 / 1_000.0);
         let mut task = tokio::spawn(job.run(ctx));
         let deadline = tokio::time::sleep(job.timeout());
         tokio::pin!(deadline);
@@ -438,6 +457,7 @@ impl Worker {
             }
         };
         let ms = started.elapsed().as_millis() as u64;
+        histogram!(t::JOB_RUN, "kind" => kind).record(started.elapsed());
         let recorded = match &outcome {
             Ok(()) => match &self.completer {
                 Some(tx) => {
@@ -445,12 +465,13 @@ impl Worker {
                     match tx.send((lease.clone(), done)) {
                         Ok(()) => {
                             let _ = recorded.await;
+                            counter!(t::JOB_SUCCEEDED, "kind" => kind).increment(1);
                             Ok(())
                         }
-                        Err(_) => q::complete(&self.state.db, &lease).await.map(|_| ()),
+                        Err(_) => self.complete_one(kind, &lease).await,
                     }
                 }
-                None => q::complete(&self.state.db, &lease).await.map(|_| ()),
+                None => self.complete_one(kind, &lease).await,
             },
             Err(e) => match q::fail(
                 &self.state.db,
@@ -462,6 +483,13 @@ impl Worker {
             .await
             {
                 Ok(f) => {
+                    match f {
+                        q::Failed::Retry { .. } => {
+                            counter!(t::JOB_RETRIED, "kind" => kind).increment(1)
+                        }
+                        q::Failed::Dead => counter!(t::JOB_FAILED, "kind" => kind).increment(1),
+                        q::Failed::Superseded | q::Failed::Stale => {}
+                    }
                     tracing::info!(job.id = lease.id, job.kind = job.kind(), outcome = ?f, duration_ms = ms, error = %e.message, "job failed");
                     if f == q::Failed::Dead {
                         let _ = job
@@ -477,6 +505,18 @@ impl Worker {
             tracing::error!(job.id = lease.id, error = %e, "could not record a job outcome");
         }
         self.wake.notify_waiters();
+    }
+
+    async fn complete_one(
+        &self,
+        kind: &'static str,
+        lease: &Lease,
+    ) -> Result<(), app::errors::AppError> {
+        let done = q::complete(&self.state.db, lease).await?;
+        if done {
+            counter!(t::JOB_SUCCEEDED, "kind" => kind).increment(1);
+        }
+        Ok(())
     }
 
     /// Runs every job that is due, kind by kind, until none is left (tests).

@@ -6,17 +6,9 @@
 use http::{header, Request, StatusCode};
 
 use crate::audio;
-use crate::helpers::{form, get, with_cookie, Backend, TestApp, TestResponse};
+use crate::helpers::{form, get, user_id, with_cookie, Backend, TestApp, TestResponse};
 use crate::uploads::{api_key, post_track, process, walk};
 use axum::body::Body;
-
-async fn user_id(app: &TestApp, email: &str) -> i64 {
-    sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
-        .bind(email)
-        .fetch_one(app.state.db.pool())
-        .await
-        .expect("user id")
-}
 
 /// A track row without a file (listings only read rows).
 async fn insert_track(

@@ -215,6 +215,15 @@ impl Drop for TestApp {
     }
 }
 
+/// The id of the account with this email.
+pub async fn user_id(app: &TestApp, email: &str) -> i64 {
+    sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_one(app.state.db.pool())
+        .await
+        .expect("user id")
+}
+
 pub const PASSWORD: &str = "correct horse battery";
 
 fn with_db_name(url: &str, name: &str) -> String {

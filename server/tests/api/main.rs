@@ -6,6 +6,7 @@ mod audio;
 mod helpers;
 
 mod access;
+mod admin;
 mod api_keys;
 mod auth;
 mod bad_input;

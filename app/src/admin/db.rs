@@ -1,0 +1,291 @@
+//! The admin's SQL: queue counts, job controls, pauses, storage recounts.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row;
+
+use super::{JobRow, StorageRefresh, Target, ENQUEUEABLE};
+use crate::db::{is_unique_violation, now_ms, Db};
+use crate::errors::AppError;
+use crate::jobs::db::NewJob;
+
+/// Jobs per kind and state (queued, running and dead only: finished ones
+/// are history), the paused kinds, and the oldest due job's wait.
+#[derive(Debug, Clone, Default)]
+pub struct QueueCounts {
+    pub by_kind: BTreeMap<String, (i64, i64, i64)>,
+    pub paused: Vec<String>,
+    pub oldest_due_ms: Option<i64>,
+}
+
+pub async fn queue_counts(db: &Db) -> Result<QueueCounts, AppError> {
+    let rows = sqlx::query(
+        "SELECT kind, state, COUNT(*) AS n FROM jobs \
+         WHERE state IN ('queued', 'running', 'dead') GROUP BY kind, state",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    let mut out = QueueCounts::default();
+    for r in rows {
+        let e = out.by_kind.entry(r.get("kind")).or_default();
+        let n: i64 = r.get("n");
+        match r.get::<&str, _>("state") {
+            "queued" => e.0 = n,
+            "running" => e.1 = n,
+            _ => e.2 = n,
+        }
+    }
+    out.paused = paused(db).await?;
+    for k in &out.paused {
+        out.by_kind.entry(k.clone()).or_default();
+    }
+    out.oldest_due_ms =
+        sqlx::query_scalar("SELECT MIN(run_at) FROM jobs WHERE state = 'queued' AND run_at <= $1")
+            .bind(now_ms())
+            .fetch_one(db.pool())
+            .await?;
+    Ok(out)
+}
+
+pub async fn paused(db: &Db) -> Result<Vec<String>, AppError> {
+    Ok(
+        sqlx::query_scalar("SELECT kind FROM queue_pauses ORDER BY kind")
+            .fetch_all(db.pool())
+            .await?,
+    )
+}
+
+fn job_row(r: &sqlx::any::AnyRow) -> JobRow {
+    JobRow {
+        id: r.get("id"),
+        kind: r.get("kind"),
+        state: r.get("state"),
+        attempts: r.get("attempts"),
+        max_attempts: r.get("max_attempts"),
+        subject: r.get("subject"),
+        last_error: r.get("last_error"),
+        created_at: r.get("created_at"),
+        finished_at: r.get("finished_at"),
+    }
+}
+
+const JOB_COLUMNS: &str =
+    "id, kind, state, attempts, max_attempts, subject, last_error, created_at, finished_at";
+
+/// Dead jobs, the most recently failed first.
+pub async fn failed_jobs(db: &Db, limit: i64) -> Result<Vec<JobRow>, AppError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'dead' ORDER BY finished_at DESC, id DESC LIMIT $1"
+    )))
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows.iter().map(job_row).collect())
+}
+
+/// The newest jobs of any state.
+pub async fn recent_jobs(db: &Db, limit: i64) -> Result<Vec<JobRow>, AppError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {JOB_COLUMNS} FROM jobs ORDER BY id DESC LIMIT $1"
+    )))
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows.iter().map(job_row).collect())
+}
+
+pub async fn job(db: &Db, id: i64) -> Result<JobRow, AppError> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?
+    .ok_or(AppError::NotFound)?;
+    Ok(job_row(&row))
+}
+
+/// Queues a dead or cancelled job again with all its attempts (its error
+/// history stays). 409 when an identical job is already queued.
+pub async fn retry(db: &Db, id: i64) -> Result<JobRow, AppError> {
+    let res = sqlx::query(
+        "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $1, finished_at = NULL, \
+         lease_owner = NULL, lease_until = NULL, progress = 0 \
+         WHERE id = $2 AND state IN ('dead', 'cancelled')",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .execute(db.pool())
+    .await;
+    match res {
+        Ok(r) if r.rows_affected() == 1 => job(db, id).await,
+        Ok(_) => {
+            let j = job(db, id).await?;
+            Err(AppError::Conflict(format!(
+                "job {id} is {}: only dead or cancelled jobs can be retried",
+                j.state
+            )))
+        }
+        Err(e) if is_unique_violation(&e) => Err(AppError::Conflict(format!(
+            "an identical job is already queued; job {id} stays as it is"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deletes a finished (dead, cancelled or succeeded) job and its errors.
+pub async fn discard(db: &Db, id: i64) -> Result<(), AppError> {
+    let res = sqlx::query(
+        "DELETE FROM jobs WHERE id = $1 AND state IN ('dead', 'cancelled', 'succeeded')",
+    )
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    if res.rows_affected() == 0 {
+        let j = job(db, id).await?;
+        return Err(AppError::Conflict(format!(
+            "job {id} is {}: cancel it before discarding it",
+            j.state
+        )));
+    }
+    Ok(())
+}
+
+/// Cancels a queued or running job.
+pub async fn cancel(db: &Db, id: i64) -> Result<JobRow, AppError> {
+    match crate::jobs::db::cancel(db, id).await {
+        Ok(()) => job(db, id).await,
+        Err(AppError::NotFound) => {
+            let j = job(db, id).await?;
+            Err(AppError::Conflict(format!(
+                "job {id} is {}: only queued or running jobs can be cancelled",
+                j.state
+            )))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub fn known_kind(kind: &str) -> Result<Target, AppError> {
+    ENQUEUEABLE
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| {
+            let kinds: Vec<&str> = ENQUEUEABLE.iter().map(|(k, _)| *k).collect();
+            AppError::BadRequest(format!(
+                "unknown job kind {kind:?}; one of: {}",
+                kinds.join(", ")
+            ))
+        })
+}
+
+/// Pauses (workers stop claiming it) or resumes a kind, in every process.
+pub async fn set_paused(db: &Db, kind: &str, paused: bool, by: i64) -> Result<(), AppError> {
+    let known = ENQUEUEABLE.iter().any(|(k, _)| *k == kind) || kind == crate::jobs::PURGE;
+    if !known {
+        return Err(AppError::BadRequest(format!("unknown job kind {kind:?}")));
+    }
+    if paused {
+        let res = sqlx::query(
+            "INSERT INTO queue_pauses (kind, paused_at, paused_by) VALUES ($1, $2, $3)",
+        )
+        .bind(kind)
+        .bind(now_ms())
+        .bind(by)
+        .execute(db.pool())
+        .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    } else {
+        sqlx::query("DELETE FROM queue_pauses WHERE kind = $1")
+            .bind(kind)
+            .execute(db.pool())
+            .await?;
+        Ok(())
+    }
+}
+
+/// The job an admin asked for, checked: the kind exists and so does its target.
+pub async fn admin_job(
+    db: &Db,
+    kind: &str,
+    target: Option<i64>,
+    max_attempts: Option<i64>,
+) -> Result<NewJob, AppError> {
+    let mut job = match (known_kind(kind)?, target) {
+        (Target::Asset, Some(id)) => {
+            let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM assets WHERE id = $1")
+                .bind(id)
+                .fetch_optional(db.pool())
+                .await?;
+            if exists.is_none() {
+                return Err(AppError::BadRequest(format!("there is no asset {id}")));
+            }
+            // A redo: the work runs again even if it was done.
+            let payload = serde_json::json!({ "asset_id": id, "redo": true }).to_string();
+            NewJob::new(kind, payload).subject(format!("asset:{id}"))
+        }
+        (Target::Asset, None) => {
+            return Err(AppError::BadRequest(format!(
+                "a {kind} job needs a target asset id"
+            )))
+        }
+        (Target::OptionalUser, Some(id)) => {
+            user_exists(db, id).await?;
+            NewJob::new(kind, serde_json::json!({ "user_id": id }).to_string())
+                .subject(format!("user:{id}"))
+        }
+        // The periodic kinds: one queued at a time, like the scheduled ones.
+        (Target::OptionalUser, None) | (Target::None, None) => NewJob::new(kind, "{}").dedupe(kind),
+        (Target::None, Some(_)) => {
+            return Err(AppError::BadRequest(format!(
+                "a {kind} job takes no target"
+            )))
+        }
+    };
+    if let Some(n) = max_attempts {
+        if !(1..=20).contains(&n) {
+            return Err(AppError::BadRequest(
+                "max_attempts must be between 1 and 20".into(),
+            ));
+        }
+        job.max_attempts = n;
+    }
+    Ok(job.priority(5))
+}
+
+async fn user_exists(db: &Db, id: i64) -> Result<(), AppError> {
+    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
+    exists
+        .map(|_| ())
+        .ok_or_else(|| AppError::BadRequest(format!("there is no user {id}")))
+}
+
+/// Recounts one user's stored bytes from the assets they own.
+pub async fn refresh_storage(db: &Db, user_id: i64) -> Result<StorageRefresh, AppError> {
+    let previous: i64 = sqlx::query_scalar("SELECT storage_used_bytes FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let used: i64 = sqlx::query_scalar(
+        "UPDATE users SET storage_used_bytes = \
+         COALESCE((SELECT SUM(size_bytes) FROM assets WHERE assets.owner_id = users.id), 0) \
+         WHERE id = $1 RETURNING storage_used_bytes",
+    )
+    .bind(user_id)
+    .fetch_one(db.pool())
+    .await?;
+    Ok(StorageRefresh {
+        user_id,
+        storage_used_bytes: used,
+        previous_bytes: previous,
+    })
+}

@@ -1,0 +1,140 @@
+//! Feeding the telemetry: the figures nothing measures on its own path
+//! (caches, pool, queue depth, disk, active users) are read here on a timer
+//! and published as metrics; slow statements are caught from sqlx's log.
+
+use std::time::{Duration, Instant};
+
+use metrics::{counter, gauge, histogram};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::Layer;
+
+use app::admin::{db as admin_db, snapshot};
+use app::state::AppState;
+use app::telemetry::{self as t};
+
+/// Runs until aborted: every second the caches, pool and active users;
+/// every 5 s the queue depth; every minute the data directory and its disk.
+pub async fn collect(state: AppState) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick: u64 = 0;
+    // Kinds seen before: one that has no jobs left must read zero, not its last count.
+    let mut kinds: std::collections::BTreeSet<String> = Default::default();
+    loop {
+        every.tick().await;
+        for c in snapshot::cache_stats(&state) {
+            counter!(t::CACHE_HITS, "cache" => c.name.clone()).absolute(c.hits);
+            counter!(t::CACHE_MISSES, "cache" => c.name.clone()).absolute(c.misses);
+            counter!(t::CACHE_EVICTIONS, "cache" => c.name.clone()).absolute(c.evictions);
+            gauge!(t::CACHE_ENTRIES, "cache" => c.name).set(c.entries as f64);
+        }
+        let pool = state.db.pool();
+        gauge!(t::POOL_SIZE).set(f64::from(pool.size()));
+        gauge!(t::POOL_IDLE).set(pool.num_idle() as f64);
+        gauge!(t::POOL_MAX).set(f64::from(state.settings.pool.max_connections));
+        // One probe a second: how long taking a connection takes right now.
+        let started = Instant::now();
+        match tokio::time::timeout(state.settings.pool.acquire_timeout, pool.acquire()).await {
+            Ok(Ok(conn)) => {
+                drop(conn);
+                histogram!(t::POOL_ACQUIRE).record(started.elapsed());
+            }
+            _ => histogram!(t::POOL_ACQUIRE).record(started.elapsed()),
+        }
+        gauge!(t::ACTIVE_USERS).set(state.viewers.active_users().await as f64);
+
+        if tick % 5 == 0 {
+            match admin_db::queue_counts(&state.db).await {
+                Ok(mut counts) => {
+                    for k in &kinds {
+                        counts.by_kind.entry(k.clone()).or_default();
+                    }
+                    kinds.extend(counts.by_kind.keys().cloned());
+                    for (kind, (queued, running, dead)) in counts.by_kind {
+                        for (st, n) in [("queued", queued), ("running", running), ("dead", dead)] {
+                            gauge!(t::QUEUE_DEPTH, "kind" => kind.clone(), "state" => st)
+                                .set(n as f64);
+                        }
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "queue depth not read"),
+            }
+        }
+        if tick % 60 == 0 {
+            let dir = state.settings.data_dir.clone();
+            let disk = tokio::task::spawn_blocking(move || disk_figures(&dir)).await;
+            if let Ok((used, free, total)) = disk {
+                gauge!(t::DATA_DIR_BYTES).set(used as f64);
+                if let Some(free) = free {
+                    gauge!(t::DISK_FREE).set(free as f64);
+                }
+                if let Some(total) = total {
+                    gauge!(t::DISK_TOTAL).set(total as f64);
+                }
+            }
+        }
+        tick += 1;
+    }
+}
+
+/// Bytes of every file under `dir`, and its disk's free and total space.
+fn disk_figures(dir: &std::path::Path) -> (u64, Option<u64>, Option<u64>) {
+    let used = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    (
+        used,
+        fs4::available_space(dir).ok(),
+        fs4::total_space(dir).ok(),
+    )
+}
+
+/// A tracing layer that hands sqlx's "slow statement" warnings (target
+/// `sqlx::query`, fields `summary` and `elapsed_secs`) to the dashboard.
+pub struct SlowStatements;
+
+#[derive(Default)]
+struct SlowFields {
+    summary: Option<String>,
+    secs: Option<f64>,
+}
+
+impl Visit for SlowFields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "summary" {
+            self.summary = Some(value.to_string());
+        }
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if field.name() == "elapsed_secs" {
+            self.secs = Some(value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "summary" && self.summary.is_none() {
+            self.summary = Some(format!("{value:?}").trim_matches('"').to_string());
+        }
+    }
+}
+
+impl<S: Subscriber> Layer<S> for SlowStatements {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        if meta.target() != "sqlx::query" || *meta.level() != Level::WARN {
+            return;
+        }
+        let mut f = SlowFields::default();
+        event.record(&mut f);
+        if let (Some(summary), Some(secs)) = (f.summary, f.secs) {
+            t::global().slow_query(&summary, secs);
+        }
+    }
+}
