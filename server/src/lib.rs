@@ -195,7 +195,7 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http());
     // Outermost, so the time includes every other layer.
     let app = if instrumentation {
-        app.layer(axum::middleware::from_fn(http::metrics::track))
+        app.layer(http::metrics::TrackLayer)
     } else {
         app
     };

@@ -1,10 +1,16 @@
 //! HTTP instrumentation: every answer counted and timed per matched route,
 //! and `/metrics` in Prometheus' text format.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
+use tower::{Layer, Service};
+
+use axum::extract::{MatchedPath, State};
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderMap, StatusCode};
 use secrecy::ExposeSecret;
@@ -19,35 +25,123 @@ use app::telemetry::{self, HTTP_DURATION, HTTP_REQUESTS};
 /// each is labelled by its own path (unknown ones, answered 404, are not).
 const SERVER_FNS: &str = "/api/{*fn_name}";
 
-/// Middleware: counts the answer and records the time to its headers,
-/// labelled by method and matched route (never by raw path, so the label
-/// set stays small).
-pub async fn track(req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = req.method().as_str().to_owned();
-    let matched = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned());
-    let path = req.uri().path().to_owned();
-    let res = next.run(req).await;
-    let status = res.status();
-    let route = match matched {
-        Some(m) if m == SERVER_FNS && status != StatusCode::NOT_FOUND => path,
-        Some(m) => m,
-        None if status == StatusCode::NOT_FOUND => "(not found)".to_owned(),
-        None => "(site files)".to_owned(),
+/// The handles of one (method, route, status): resolved through the
+/// recorder once per worker thread, then reused, so a request costs two
+/// atomic updates and one lookup in a small thread-local map instead of
+/// building and hashing metric keys (and no lock is shared between threads).
+#[derive(Clone)]
+struct Handles {
+    duration: metrics::Histogram,
+    requests: metrics::Counter,
+}
+
+thread_local! {
+    static HANDLES: RefCell<HashMap<(http::Method, String, u16), Handles>> =
+        RefCell::new(HashMap::new());
+}
+
+fn handles(method: &http::Method, route: String, status: u16) -> Handles {
+    let key = (method.clone(), route, status);
+    if let Some(h) = HANDLES.with_borrow(|m| m.get(&key).cloned()) {
+        return h;
+    }
+    let (method, route, status) = key;
+    let h = Handles {
+        duration: metrics::histogram!(HTTP_DURATION, "route" => route.clone(), "method" => method.as_str().to_owned()),
+        requests: metrics::counter!(
+            HTTP_REQUESTS,
+            "route" => route.clone(),
+            "method" => method.as_str().to_owned(),
+            "status" => status.to_string()
+        ),
     };
-    metrics::histogram!(HTTP_DURATION, "route" => route.clone(), "method" => method.clone())
-        .record(started.elapsed());
-    metrics::counter!(
-        HTTP_REQUESTS,
-        "route" => route,
-        "method" => method,
-        "status" => status.as_str().to_owned()
-    )
-    .increment(1);
-    res
+    HANDLES.with_borrow_mut(|m| m.insert((method, route, status), h.clone()));
+    h
+}
+
+/// Layer: counts every answer and records the time to its headers,
+/// labelled by method and matched route (never by raw path, so the label
+/// set stays small). A plain tower service rather than `from_fn`: it adds
+/// no boxed future or service clone to each request.
+#[derive(Clone, Copy, Default)]
+pub struct TrackLayer;
+
+impl<S> Layer<S> for TrackLayer {
+    type Service = Track<S>;
+
+    fn layer(&self, inner: S) -> Track<S> {
+        Track { inner }
+    }
+}
+
+#[derive(Clone)]
+pub struct Track<S> {
+    inner: S,
+}
+
+impl<S, B> Service<http::Request<B>> for Track<S>
+where
+    S: Service<http::Request<B>, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = TrackFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let method = req.method().clone();
+        let matched = req.extensions().get::<MatchedPath>().cloned();
+        let fn_path = matched
+            .as_ref()
+            .filter(|m| m.as_str() == SERVER_FNS)
+            .map(|_| req.uri().path().to_owned());
+        TrackFuture {
+            inner: self.inner.call(req),
+            started: Instant::now(),
+            method,
+            matched,
+            fn_path,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    pub struct TrackFuture<F> {
+        #[pin]
+        inner: F,
+        started: Instant,
+        method: http::Method,
+        matched: Option<MatchedPath>,
+        fn_path: Option<String>,
+    }
+}
+
+impl<F, E> Future for TrackFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let res = std::task::ready!(this.inner.poll(cx));
+        if let Ok(res) = &res {
+            let status = res.status();
+            let route = match (this.matched.take(), this.fn_path.take()) {
+                (Some(_), Some(path)) if status != StatusCode::NOT_FOUND => path,
+                (Some(m), _) => m.as_str().to_owned(),
+                (None, _) if status == StatusCode::NOT_FOUND => "(not found)".to_owned(),
+                (None, _) => "(site files)".to_owned(),
+            };
+            let h = handles(this.method, route, status.as_u16());
+            h.duration.record(this.started.elapsed());
+            h.requests.increment(1);
+        }
+        Poll::Ready(res)
+    }
 }
 
 /// `GET /metrics` on the main listener: the metrics token, or an admin's
