@@ -23,16 +23,21 @@ pub async fn list_tracks(query: ListQuery) -> Result<TrackPage, AppError> {
         .map(|p| (*p).clone())
 }
 
+/// The cache key of a listing: only so much of a search counts.
+#[cfg(feature = "ssr")]
+pub fn list_key(owner: Option<i64>, mut query: ListQuery) -> super::cache::ListKey {
+    query.q = query.q.chars().take(super::MAX_QUERY).collect();
+    (owner, query)
+}
+
 /// The cached listing, shared by the server function and the JSON route.
 #[cfg(feature = "ssr")]
 pub async fn list_cached(
     state: &crate::state::AppState,
     owner: Option<i64>,
-    mut query: ListQuery,
+    query: ListQuery,
 ) -> Result<std::sync::Arc<TrackPage>, AppError> {
-    // Only so much of a search counts (and keys the cache).
-    query.q = query.q.chars().take(super::MAX_QUERY).collect();
-    let key = (owner, query);
+    let key = list_key(owner, query);
     if let Some(p) = state.caches.lists.get(&key).await {
         return Ok(p);
     }

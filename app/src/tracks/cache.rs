@@ -17,9 +17,21 @@ pub type ListKey = (Option<i64>, ListQuery);
 /// PostgreSQL channel on which processes tell each other what changed.
 pub const CHANGED_CHANNEL: &str = "wavekeep_catalog";
 
+/// A listing page as the JSON API sends it: encoded once, with its gzip
+/// form and ETag, for as long as `page` is the cached page of its key.
+pub struct EncodedPage {
+    pub page: Arc<TrackPage>,
+    pub json: axum::body::Bytes,
+    pub gzip: axum::body::Bytes,
+    /// A hash of `json` (the gzip form's tag adds `-gz`).
+    pub etag: String,
+}
+
 #[derive(Clone)]
 pub struct TrackCaches {
     pub lists: NamedCache<ListKey, Arc<TrackPage>>,
+    /// The JSON API's encoding of `lists` pages.
+    pub list_json: NamedCache<ListKey, Arc<EncodedPage>>,
     pub tracks: NamedCache<i64, Arc<TrackDetail>>,
     /// Waveform overviews by asset (they never change once computed).
     pub peaks: NamedCache<i64, Arc<Vec<i8>>>,
@@ -31,6 +43,7 @@ impl TrackCaches {
     pub fn new(db: &Db) -> Self {
         TrackCaches {
             lists: NamedCache::new("track_lists", 20_000, Duration::from_secs(30)),
+            list_json: NamedCache::new("track_list_json", 5_000, Duration::from_secs(30)),
             tracks: NamedCache::new("track_pages", 20_000, Duration::from_secs(300)),
             peaks: NamedCache::new("waveform_peaks", 5_000, Duration::from_secs(3600)),
             peers: (db.backend() == Backend::Postgres).then(|| db.clone()),
@@ -62,9 +75,15 @@ impl TrackCaches {
             self.tracks.invalidate(&id).await;
         }
         self.lists.invalidate_all();
+        self.list_json.invalidate_all();
     }
 
     pub fn stats(&self) -> Vec<CacheStats> {
-        vec![self.lists.stats(), self.tracks.stats(), self.peaks.stats()]
+        vec![
+            self.lists.stats(),
+            self.list_json.stats(),
+            self.tracks.stats(),
+            self.peaks.stats(),
+        ]
     }
 }

@@ -210,7 +210,8 @@ pub async fn list(
     State(state): State<AppState>,
     MaybeUser(viewer): MaybeUser,
     Query(p): Query<ListParams>,
-) -> Result<Json<std::sync::Arc<app::tracks::TrackPage>>, AppError> {
+    headers: http::HeaderMap,
+) -> Result<Response, AppError> {
     let mine = matches!(p.mine.as_deref(), Some("1" | "true" | "yes"));
     let owner = if mine {
         Some(viewer.as_ref().ok_or(AppError::Unauthorized)?.id)
@@ -230,9 +231,107 @@ pub async fn list(
         cursor: p.page.filter(|c| !c.is_empty()),
         per: p.per,
     };
-    Ok(Json(
-        app::tracks::api::list_cached(&state, owner, query).await?,
-    ))
+    let key = app::tracks::api::list_key(owner, query);
+    let page = app::tracks::api::list_cached(&state, owner, key.1.clone()).await?;
+    // The encoded answer is reused while its page is the cached one.
+    let encoded = match state.caches.list_json.get(&key).await {
+        Some(e) if std::sync::Arc::ptr_eq(&e.page, &page) => e,
+        _ => {
+            let e = std::sync::Arc::new(encode_page(page)?);
+            state.caches.list_json.insert(key, e.clone()).await;
+            e
+        }
+    };
+    Ok(encoded_response(&encoded, &headers))
+}
+
+/// JSON, its gzip form (best compression, paid once per cached page) and
+/// a strong ETag.
+fn encode_page(
+    page: std::sync::Arc<app::tracks::TrackPage>,
+) -> Result<app::tracks::cache::EncodedPage, AppError> {
+    use sha2::Digest;
+    use std::io::Write;
+    let json =
+        serde_json::to_vec(&*page).map_err(|e| AppError::internal("encoding a listing", e))?;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(&json)
+        .map_err(|e| AppError::internal("compressing a listing", e))?;
+    let gzip = gz
+        .finish()
+        .map_err(|e| AppError::internal("compressing a listing", e))?;
+    let etag = format!("\"{}\"", hex::encode(&sha2::Sha256::digest(&json)[..12]));
+    Ok(app::tracks::cache::EncodedPage {
+        page,
+        json: json.into(),
+        gzip: gzip.into(),
+        etag,
+    })
+}
+
+/// Whether the client takes gzip (`Accept-Encoding`, a zero weight refuses).
+fn accepts_gzip(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
+}
+
+/// 304 when `If-None-Match` names either form's tag; else the gzip form
+/// when the client takes it, the JSON otherwise.
+fn encoded_response(e: &app::tracks::cache::EncodedPage, headers: &http::HeaderMap) -> Response {
+    let gzip = accepts_gzip(headers);
+    let tag = if gzip {
+        format!("{}-gz\"", e.etag.trim_end_matches('"'))
+    } else {
+        e.etag.clone()
+    };
+    let revalidated = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|list| {
+            list.split(',').map(str::trim).any(|t| {
+                let t = t.strip_prefix("W/").unwrap_or(t);
+                t == "*" || t == tag || t == e.etag
+            })
+        });
+    let mut res = if revalidated {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else if gzip {
+        let mut r = e.gzip.clone().into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        r
+    } else {
+        e.json.clone().into_response()
+    };
+    let h = res.headers_mut();
+    if !revalidated {
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    res
 }
 
 #[derive(Deserialize)]

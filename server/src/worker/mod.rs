@@ -105,6 +105,7 @@ pub async fn listen_for_enqueues(
         // changes missed meanwhile must not be served from the caches.
         wake.notify_waiters();
         caches.lists.invalidate_all();
+        caches.list_json.invalidate_all();
         caches.tracks.invalidate_all();
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

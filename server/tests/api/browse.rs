@@ -213,6 +213,38 @@ async fn edits_show_at_once_and_etags_revalidate(b: Backend) {
         .await;
     assert_eq!(again.status, StatusCode::NOT_MODIFIED);
     assert!(again.bytes.is_empty());
+    // Clients that take gzip get the page compressed once, with its own tag.
+    let gz = app
+        .send(
+            Request::get("/api/v1/tracks")
+                .header(header::ACCEPT_ENCODING, "br;q=0, gzip")
+                .body(Body::empty())
+                .expect("r"),
+        )
+        .await;
+    assert_eq!(gz.status, StatusCode::OK);
+    assert_eq!(gz.header("content-encoding"), "gzip");
+    assert_eq!(
+        gz.header("etag"),
+        format!("{}-gz\"", etag.trim_end_matches('"'))
+    );
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&gz.bytes[..]),
+        &mut unzipped,
+    )
+    .expect("gzip");
+    assert_eq!(unzipped, first.bytes, "the same JSON");
+    let refused = app
+        .send(
+            Request::get("/api/v1/tracks")
+                .header(header::ACCEPT_ENCODING, "gzip;q=0")
+                .body(Body::empty())
+                .expect("r"),
+        )
+        .await;
+    assert_eq!(refused.header("etag"), etag);
+    assert_ne!(refused.header("content-encoding"), "gzip");
     let stats = app.state.caches.lists.stats();
     assert!(stats.hits >= 1 && stats.misses >= 1, "{stats:?}");
 
