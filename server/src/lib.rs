@@ -25,6 +25,7 @@ use tower_http::compression::{CompressionLayer, DefaultPredicate};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
+use tower_http::validate_request::ValidateRequestHeaderLayer;
 use tower_http::CompressionLevel;
 
 use app::db::Db;
@@ -85,10 +86,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tracks/{id}", get(http::tracks_v1::get))
         .route("/tracks/{id}/peaks", get(http::tracks_v1::peaks))
         .route("/tracks/{id}/events", get(http::tracks_v1::events))
-        .route_layer(axum::middleware::from_fn_with_state(
-            limiter.clone(),
-            http::rate::limit,
-        ))
+        .route_layer(ValidateRequestHeaderLayer::custom(limiter.clone()))
         .layer(axum::middleware::from_fn(http::etag::etag));
 
     // Routes that take large bodies stream them to disk and bound them
@@ -110,11 +108,9 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/tracks",
             post(http::tracks_v1::create).get(http::tracks_v1::list),
         )
-        .route_layer(axum::middleware::from_fn_with_state(
-            limiter,
-            http::rate::limit,
-        ))
-        .layer(axum::middleware::from_fn(http::etag::etag))
+        .route_layer(ValidateRequestHeaderLayer::custom(limiter))
+        // The listing sets its own ETag (cached with its encoded page); tus
+        // answers are not JSON.
         .layer(axum::extract::DefaultBodyLimit::disable());
 
     // Media bytes behind signed links: never compressed, never buffered.
@@ -165,9 +161,8 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(body_limit))
         .merge(uploads)
         .merge(media)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            http::csrf::refuse_cross_site,
+        .layer(ValidateRequestHeaderLayer::custom(
+            http::csrf::RefuseCrossSite::new(&state.settings.public_url),
         ))
         .layer(SetResponseHeaderLayer::if_not_present(
             ::http::header::X_CONTENT_TYPE_OPTIONS,

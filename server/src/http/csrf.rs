@@ -5,40 +5,55 @@
 //! nor the configured public URL. Clients that send neither header (scripts,
 //! API keys) are not browsers riding a cookie and pass.
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use std::sync::Arc;
+
+use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::header::{HOST, ORIGIN};
-use http::StatusCode;
+use http::{Request, StatusCode};
+use tower_http::validate_request::ValidateRequest;
 
-use app::state::AppState;
+/// The check, for `ValidateRequestHeaderLayer::custom`: synchronous, so it
+/// adds no future or service clone to a request.
+#[derive(Clone)]
+pub struct RefuseCrossSite {
+    public_url: Arc<str>,
+}
 
-pub async fn refuse_cross_site(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
-    if req.method().is_safe() {
-        return next.run(req).await;
-    }
-    let headers = req.headers();
-    if headers
-        .get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
-    {
-        return refused();
-    }
-    if let Some(origin) = headers.get(ORIGIN) {
-        let origin = origin.to_str().unwrap_or("null");
-        let host = headers
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("");
-        if !same_origin(origin, host, &state.settings.public_url) {
-            return refused();
+impl RefuseCrossSite {
+    pub fn new(public_url: &str) -> Self {
+        RefuseCrossSite {
+            public_url: Arc::from(public_url),
         }
     }
-    next.run(req).await
+}
+
+impl<B> ValidateRequest<B> for RefuseCrossSite {
+    type ResponseBody = Body;
+
+    fn validate(&mut self, req: &mut Request<B>) -> Result<(), Response> {
+        if req.method().is_safe() {
+            return Ok(());
+        }
+        let headers = req.headers();
+        if headers
+            .get("sec-fetch-site")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"))
+        {
+            return Err(refused());
+        }
+        if let Some(origin) = headers.get(ORIGIN) {
+            let origin = origin.to_str().unwrap_or("null");
+            let host = headers
+                .get(HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("");
+            if !same_origin(origin, host, &self.public_url) {
+                return Err(refused());
+            }
+        }
+        Ok(())
+    }
 }
 
 fn same_origin(origin: &str, host: &str, public_url: &str) -> bool {

@@ -6,12 +6,12 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use http::Request;
 use sha2::{Digest, Sha256};
+use tower_http::validate_request::ValidateRequest;
 
 use app::errors::AppError;
 
@@ -33,7 +33,7 @@ impl KeyLimiter {
 }
 
 /// The bearer credential, hashed (the limiter never holds a key).
-fn key_of(req: &Request<Body>) -> Option<[u8; 16]> {
+fn key_of<B>(req: &Request<B>) -> Option<[u8; 16]> {
     let value = req
         .headers()
         .get(http::header::AUTHORIZATION)?
@@ -46,18 +46,25 @@ fn key_of(req: &Request<Body>) -> Option<[u8; 16]> {
     Some(k)
 }
 
-pub async fn limit(State(l): State<KeyLimiter>, req: Request<Body>, next: Next) -> Response {
-    if let Some(key) = key_of(&req) {
-        if let Err(not_until) = l.limiter.check_key(&key) {
+/// The check, for `ValidateRequestHeaderLayer::custom` (synchronous: no
+/// future or service clone per request).
+impl<B> ValidateRequest<B> for KeyLimiter {
+    type ResponseBody = Body;
+
+    fn validate(&mut self, req: &mut Request<B>) -> Result<(), Response> {
+        let Some(key) = key_of(req) else {
+            return Ok(());
+        };
+        if let Err(not_until) = self.limiter.check_key(&key) {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
-            return AppError::TooManyRequests {
+            return Err(AppError::TooManyRequests {
                 retry_after_secs: wait.as_secs().max(1),
             }
-            .into_response();
+            .into_response());
         }
-        if l.limiter.len() > 100_000 {
-            l.limiter.retain_recent();
+        if self.limiter.len() > 100_000 {
+            self.limiter.retain_recent();
         }
+        Ok(())
     }
-    next.run(req).await
 }
