@@ -2,9 +2,10 @@
 //! and `/metrics` in Prometheus' text format.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -22,7 +23,7 @@ use app::state::AppState;
 use app::telemetry::{self, HTTP_DURATION, HTTP_REQUESTS};
 
 /// The server functions share one axum route; they are few and fixed, so
-/// each is labelled by its own path (unknown ones, answered 404, are not).
+/// each is labelled by its own path (unknown paths are not).
 const SERVER_FNS: &str = "/api/{*fn_name}";
 
 /// The handles of one (method, route, status): resolved through the
@@ -57,6 +58,20 @@ fn handles(method: &http::Method, route: String, status: u16) -> Handles {
     };
     HANDLES.with_borrow_mut(|m| m.insert((method, route, status), h.clone()));
     h
+}
+
+/// `path` when it is a registered server function's: anything else posted
+/// under `/api/` shares the route's label, so no request can add labels.
+fn registered_fn(path: &str) -> Option<&'static str> {
+    static PATHS: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    PATHS
+        .get_or_init(|| {
+            leptos::server_fn::axum::server_fn_paths()
+                .map(|(p, _)| p)
+                .collect()
+        })
+        .get(path)
+        .copied()
 }
 
 /// Layer: counts every answer and records the time to its headers,
@@ -97,7 +112,8 @@ where
         let fn_path = matched
             .as_ref()
             .filter(|m| m.as_str() == SERVER_FNS)
-            .map(|_| req.uri().path().to_owned());
+            .and_then(|_| registered_fn(req.uri().path()))
+            .map(str::to_owned);
         TrackFuture {
             inner: self.inner.call(req),
             started: Instant::now(),
@@ -131,7 +147,7 @@ where
         if let Ok(res) = &res {
             let status = res.status();
             let route = match (this.matched.take(), this.fn_path.take()) {
-                (Some(_), Some(path)) if status != StatusCode::NOT_FOUND => path,
+                (Some(_), Some(path)) => path,
                 (Some(m), _) => m.as_str().to_owned(),
                 (None, _) if status == StatusCode::NOT_FOUND => "(not found)".to_owned(),
                 (None, _) => "(site files)".to_owned(),

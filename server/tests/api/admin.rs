@@ -245,6 +245,14 @@ async fn performance_and_queue_status_answer_their_shape(b: Backend) {
         assert_eq!(app.send(get("/healthz")).await.status, StatusCode::OK);
     }
     app.send(get("/no/such/page")).await;
+    // Unknown server functions must not become labels of their own.
+    let bogus = format!("/api/no_such_fn_{}", rand::random::<u32>());
+    assert_eq!(
+        app.send(form(&bogus, &[])).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    app.send(with_cookie(form("/api/admin/users", &[]), &admin))
+        .await;
     app::telemetry::global().tick();
     let res = app
         .send(with_cookie(get("/api/admin/performance"), &admin))
@@ -294,6 +302,18 @@ async fn performance_and_queue_status_answer_their_shape(b: Backend) {
         health["p95_ms"].as_f64().is_some_and(|v| v > 0.0),
         "{health}"
     );
+    let routes: Vec<&str> = p["routes"]
+        .as_array()
+        .expect("routes")
+        .iter()
+        .filter_map(|r| r["route"].as_str())
+        .collect();
+    assert!(
+        !routes.iter().any(|r| r.contains("no_such_fn")),
+        "{routes:?}"
+    );
+    assert!(routes.contains(&"POST /api/{*fn_name}"), "{routes:?}");
+    assert!(routes.contains(&"POST /api/admin/users"), "{routes:?}");
     assert!(
         p["routes"]
             .as_array()
