@@ -79,7 +79,7 @@ pub async fn visible_detail(
     }
     t.playback = t
         .primary()
-        .and_then(|v| super::links::playback(state, &v.asset, &t.slug));
+        .and_then(|v| super::links::playback(state, &v.asset, &t.slug, user));
     Ok(t)
 }
 
@@ -183,7 +183,7 @@ pub async fn version_stems(version_id: i64) -> Result<StemsPanel, AppError> {
     for s in &mut stems {
         let base = format!("{}-{}", t.slug, s.role);
         if s.asset.processing_error.is_none() {
-            s.stream_url = super::links::playback(&state, &s.asset, &base).map(|p| p.src);
+            s.stream_url = super::links::playback(&state, &s.asset, &base, user).map(|p| p.src);
         }
         s.download_url = Some(super::links::download(&state, &s.asset, &base, user));
     }

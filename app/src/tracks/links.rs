@@ -56,8 +56,15 @@ pub fn audio_mime(codec: Option<&str>, container: Option<&str>, uploaded: &str) 
 }
 
 /// What the player plays: the original when browsers play it well, else the
-/// preview once it exists, else the original (it may still play).
-pub fn playback(state: &AppState, asset: &AssetInfo, base: &str) -> Option<Playback> {
+/// preview once it exists, else the original (it may still play). The link
+/// names `user`, so it keeps working for them (owner, admin) if the track
+/// turns private, and stops for everyone else.
+pub fn playback(
+    state: &AppState,
+    asset: &AssetInfo,
+    base: &str,
+    user: Option<i64>,
+) -> Option<Playback> {
     if asset.processing_error.is_some() {
         return None;
     }
@@ -65,7 +72,7 @@ pub fn playback(state: &AppState, asset: &AssetInfo, base: &str) -> Option<Playb
     if !asset.plays_in_browsers() && asset.preview_ready {
         let path = format!("/media/{}/preview/{}.mp3", asset.id, safe_name(base, None));
         return Some(Playback {
-            src: state.secrets.sign(&path, ttl, None),
+            src: state.secrets.sign(&path, ttl, user),
             mime: "audio/mpeg".into(),
             preview: true,
         });
@@ -73,7 +80,7 @@ pub fn playback(state: &AppState, asset: &AssetInfo, base: &str) -> Option<Playb
     let name = safe_name(base, asset.original_filename.as_deref());
     let path = format!("/media/{}/stream/{name}", asset.id);
     Some(Playback {
-        src: state.secrets.sign(&path, ttl, None),
+        src: state.secrets.sign(&path, ttl, user),
         mime: audio_mime(
             asset.codec.as_deref(),
             asset.container.as_deref(),

@@ -95,6 +95,32 @@ impl axum::extract::FromRequestParts<AppState> for Signed {
     }
 }
 
+/// Whether a track that plays `asset_id` (as a version or a stem), or that
+/// holds `version_id`, is still visible to the user the link was made for:
+/// a link outlives nothing, so a track made private after it was signed
+/// stops serving everyone but its owner and admins at once.
+async fn still_visible(
+    state: &AppState,
+    asset_id: Option<i64>,
+    version_id: Option<i64>,
+    user: Option<i64>,
+) -> Result<bool, AppError> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tracks t WHERE \
+         (t.visibility <> 'private' OR t.owner_id = $3 \
+          OR EXISTS (SELECT 1 FROM users u WHERE u.id = $3 AND u.role = 'admin')) \
+         AND t.id IN (SELECT v.track_id FROM track_versions v WHERE v.asset_id = $1 OR v.id = $2 \
+           UNION SELECT v.track_id FROM stems s JOIN track_versions v ON v.id = s.version_id \
+           WHERE s.asset_id = $1)",
+    )
+    .bind(asset_id)
+    .bind(version_id)
+    .bind(user)
+    .fetch_one(state.db.pool())
+    .await?;
+    Ok(n > 0)
+}
+
 /// `GET|HEAD /media/{asset_id}/{mode}/{name}`.
 pub async fn asset(
     State(state): State<AppState>,
@@ -120,6 +146,11 @@ pub async fn asset(
         Ok(None) => return AppError::NotFound.into_response(),
         Err(e) => return AppError::from(e).into_response(),
     };
+    match still_visible(&state, Some(asset_id), None, user).await {
+        Ok(true) => {}
+        Ok(false) => return AppError::NotFound.into_response(),
+        Err(e) => return e.into_response(),
+    }
     let store = Store::new(&state.settings.data_dir);
     let sha: String = row.get("sha256");
     let created: i64 = row.get("created_at");
@@ -361,6 +392,11 @@ pub async fn stems_zip(
     };
     if rows.is_empty() {
         return plain(StatusCode::NOT_FOUND, "this version has no stems");
+    }
+    match still_visible(&state, None, Some(version_id), user).await {
+        Ok(true) => {}
+        Ok(false) => return AppError::NotFound.into_response(),
+        Err(e) => return e.into_response(),
     }
     let store = Store::new(&state.settings.data_dir);
     let mut entries = Vec::new();

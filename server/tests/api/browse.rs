@@ -1037,7 +1037,59 @@ async fn authorization_matrix(b: Backend) {
     assert_eq!(res.status, StatusCode::OK, "{}", res.text);
 }
 
+/// A link signed while a track was public stops working for others the
+/// moment it goes private; its owner's links keep working.
+async fn links_stop_when_a_track_goes_private(b: Backend) {
+    let app = TestApp::new(b).await;
+    let ana = app.register("ana@example.com").await;
+    let key = api_key(&app, &ana).await;
+    let mp3 = std::fs::read(audio::mp3(1.0)).expect("mp3");
+    let res = app
+        .send(post_track(
+            &key,
+            &[("title", "Soon private"), ("visibility", "public")],
+            Some(("s.mp3", &mp3)),
+        ))
+        .await;
+    let id = res.json()["id"].as_i64().expect("id");
+    process(&app).await;
+    let visitor_src = app.send(get(&format!("/api/v1/tracks/{id}"))).await.json()["playback"]
+        ["src"]
+        .as_str()
+        .expect("src")
+        .to_string();
+    let owner_src = app
+        .send(with_cookie(get(&format!("/api/v1/tracks/{id}")), &ana))
+        .await
+        .json()["playback"]["src"]
+        .as_str()
+        .expect("src")
+        .to_string();
+    assert_eq!(app.send(get(&visitor_src)).await.status, StatusCode::OK);
+    let res = app
+        .send(with_cookie(
+            form(
+                "/api/tracks/update",
+                &[
+                    ("id", &id.to_string()),
+                    ("title", "Soon private"),
+                    ("tags", ""),
+                    ("visibility", "Private"),
+                ],
+            ),
+            &ana,
+        ))
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+    assert_eq!(
+        app.send(get(&visitor_src)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(app.send(get(&owner_src)).await.status, StatusCode::OK);
+}
+
 crate::both_backends!(
+    links_stop_when_a_track_goes_private,
     listings_paginate_sort_and_search,
     edits_show_at_once_and_etags_revalidate,
     streams_ranges_previews_and_signed_links,
