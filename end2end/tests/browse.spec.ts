@@ -47,7 +47,7 @@ test('upload, find, play, seek, stems, download, history', async ({ page }) => {
   await expect(row).toHaveAttribute('data-processing', 'ready', { timeout: 30_000 });
   const href = (await row.getByTestId('track-link').getAttribute('href'))!;
   const track = await (await page.request.get(`/api/v1${href}`)).json();
-  expect(track.visibility).toBe('Public');
+  expect(track.visibility).toBe('public');
 
   // A stem for its version, through the machine API (the session cookie works).
   const stem = await page.request.post('/api/v1/tracks', {
@@ -149,7 +149,7 @@ test('an edit shows in the list at once', async ({ page }) => {
   // Private: gone from the public list at once.
   await page.goto(`/tracks/${id}`);
   await hydrated(page);
-  await page.getByTestId('edit-visibility').selectOption('Private');
+  await page.getByTestId('edit-visibility').selectOption('private');
   await page.getByTestId('save-track').click();
   await expect(page.getByTestId('track-visibility')).toHaveText('private');
   await page.goto('/');

@@ -538,7 +538,7 @@ fn EditTrack(t: TrackDetail) -> impl IntoView {
     let id = t.id;
     let vis = t.visibility;
     let option = move |v: Visibility, label: &'static str| {
-        let value = format!("{v:?}");
+        let value = v.as_str();
         view! { <option value=value selected=vis == v>{label}</option> }
     };
     let confirm_delete = move |_| {

@@ -11,10 +11,16 @@ pub mod links;
 
 use serde::{Deserialize, Serialize};
 
+/// Written in lowercase (as the API and tus metadata take it); the
+/// capitalized names of earlier answers are still read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Visibility {
+    #[serde(alias = "Private")]
     Private,
+    #[serde(alias = "Unlisted")]
     Unlisted,
+    #[serde(alias = "Public")]
     Public,
 }
 
