@@ -17,7 +17,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[path = "support.rs"]
@@ -26,7 +26,7 @@ mod support;
 use app::tracks::{ListQuery, Sort};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
-use support::{env_num, free_port, oha, which};
+use support::{env_num, oha, which};
 
 const WORDS: &[&str] = &[
     "amber",
@@ -489,26 +489,7 @@ async fn run() {
         println!("oha is not installed (cargo install oha): HTTP figures skipped");
         return;
     };
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wavekeep"))
-        .arg("serve")
-        .env("WAVEKEEP_ADDR", format!("127.0.0.1:{port}"))
-        .env("WAVEKEEP_DATA_DIR", dir.path())
-        .env("DATABASE_URL", &url)
-        .env("WAVEKEEP_LOG", "warn")
-        .env("WAVEKEEP_API_RATE_PER_MINUTE", "100000000")
-        .env("WAVEKEEP_API_RATE_BURST", "100000000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start wavekeep");
-    let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (mut child, base) = support::serve(dir.path(), &[("DATABASE_URL", url.clone())]);
     tokio::time::sleep(Duration::from_millis(500)).await;
     // The bare baseline, in this process.
     let hello = tokio::net::TcpListener::bind("127.0.0.1:0")

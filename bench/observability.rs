@@ -12,33 +12,8 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-use support::{env_num, free_port, oha, which};
-
-fn start(dir: &Path, instrumented: bool) -> (Child, String) {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_wavekeep"))
-        .arg("serve")
-        .env("WAVEKEEP_ADDR", format!("127.0.0.1:{port}"))
-        .env("WAVEKEEP_DATA_DIR", dir)
-        .env("WAVEKEEP_LOG", "warn")
-        .env("WAVEKEEP_INSTRUMENTATION", instrumented.to_string())
-        .env("WAVEKEEP_API_RATE_PER_MINUTE", "100000000")
-        .env("WAVEKEEP_API_RATE_BURST", "100000000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start wavekeep");
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (child, format!("http://127.0.0.1:{port}"))
-}
+use support::{env_num, oha, which};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -116,7 +91,10 @@ fn main() {
             [false, true]
         };
         for instrumented in order {
-            let (mut child, base) = start(dir.path(), instrumented);
+            let (mut child, base) = support::serve(
+                dir.path(),
+                &[("WAVEKEEP_INSTRUMENTATION", instrumented.to_string())],
+            );
             let mode = usize::from(!instrumented);
             for (i, (_, path)) in paths.iter().enumerate() {
                 let url = format!("{base}{path}");

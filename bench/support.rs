@@ -1,7 +1,8 @@
 //! Helpers shared by the benchmarks that drive the real binary over HTTP.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 pub fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -55,4 +56,30 @@ pub fn oha(oha: &Path, url: &str, conns: u32, secs: u64) -> Option<(f64, f64, f6
         p("p95"),
         p("p99"),
     ))
+}
+
+/// Starts the real `wavekeep serve` on a free loopback port over `data_dir`
+/// (rate limits out of the way, logs quiet, plus `env`), waits until it
+/// accepts connections, and returns it with its base URL.
+pub fn serve(data_dir: &Path, env: &[(&str, String)]) -> (Child, String) {
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_wavekeep"))
+        .arg("serve")
+        .env("WAVEKEEP_ADDR", format!("127.0.0.1:{port}"))
+        .env("WAVEKEEP_DATA_DIR", data_dir)
+        .env("WAVEKEEP_LOG", "warn")
+        .env("WAVEKEEP_API_RATE_PER_MINUTE", "100000000")
+        .env("WAVEKEEP_API_RATE_BURST", "100000000")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start wavekeep");
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (child, format!("http://127.0.0.1:{port}"))
 }

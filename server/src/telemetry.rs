@@ -138,3 +138,32 @@ impl<S: Subscriber> Layer<S> for SlowStatements {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tracing_subscriber::layer::SubscriberExt;
+
+    #[test]
+    fn slow_statements_reach_the_dashboard() {
+        let marker = format!("SELECT marker_{}", std::process::id());
+        let subscriber = tracing_subscriber::registry().with(super::SlowStatements);
+        tracing::subscriber::with_default(subscriber, || {
+            // What sqlx logs for a statement over the threshold.
+            tracing::warn!(
+                target: "sqlx::query",
+                summary = marker.as_str(),
+                elapsed_secs = 0.25,
+                "slow statement: execution time exceeded alert threshold"
+            );
+            // Other targets and levels are not slow statements.
+            tracing::warn!(target: "other", summary = "SELECT no", elapsed_secs = 9.0, "x");
+            tracing::info!(target: "sqlx::query", summary = "SELECT fast", elapsed_secs = 0.001, "y");
+        });
+        let slow = app::telemetry::global().view().slow;
+        let found = slow.iter().find(|q| q.summary == marker).expect("recorded");
+        assert!((found.ms - 250.0).abs() < 1e-6, "{found:?}");
+        assert!(!slow
+            .iter()
+            .any(|q| q.summary == "SELECT no" || q.summary == "SELECT fast"));
+    }
+}

@@ -19,9 +19,7 @@ pub async fn retry_job(id: i64) -> Result<JobRow, AppError> {
     use crate::auth::guard;
     guard::require_admin().await?;
     let state = guard::app_state()?;
-    let job = super::db::retry(&state.db, id).await?;
-    state.queue.wake().notify_waiters();
-    Ok(job)
+    super::retry(&state, id).await
 }
 
 #[server(endpoint = "dashboard/cancel")]
@@ -55,7 +53,5 @@ pub async fn refresh_storage(user_id: i64) -> Result<StorageRefresh, AppError> {
     use crate::auth::guard;
     guard::require_admin().await?;
     let state = guard::app_state()?;
-    let r = super::db::refresh_storage(&state.db, user_id).await?;
-    state.usage.invalidate(user_id).await;
-    Ok(r)
+    super::refresh_storage(&state, user_id).await
 }

@@ -257,6 +257,28 @@ pub enum Target {
     None,
 }
 
+/// Recounts one user's stored bytes and drops their cached usage.
+#[cfg(feature = "ssr")]
+pub async fn refresh_storage(
+    state: &crate::state::AppState,
+    user_id: i64,
+) -> Result<StorageRefresh, crate::errors::AppError> {
+    let r = db::refresh_storage(&state.db, user_id).await?;
+    state.usage.invalidate(user_id).await;
+    Ok(r)
+}
+
+/// Queues a dead or cancelled job again and wakes this process's workers.
+#[cfg(feature = "ssr")]
+pub async fn retry(
+    state: &crate::state::AppState,
+    id: i64,
+) -> Result<JobRow, crate::errors::AppError> {
+    let job = db::retry(&state.db, id).await?;
+    state.queue.wake().notify_waiters();
+    Ok(job)
+}
+
 /// The payload of a job that works on asset `id`.
 pub fn asset_payload(asset_id: i64) -> String {
     serde_json::json!({ "asset_id": asset_id }).to_string()

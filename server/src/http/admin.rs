@@ -67,9 +67,7 @@ pub async fn refresh_storage(
     AdminUser(_): AdminUser,
     Path(user_id): Path<i64>,
 ) -> Result<Json<admin::StorageRefresh>, AppError> {
-    let r = admin_db::refresh_storage(&state.db, user_id).await?;
-    state.usage.invalidate(user_id).await;
-    Ok(Json(r))
+    Ok(Json(admin::refresh_storage(&state, user_id).await?))
 }
 
 #[derive(Deserialize)]
@@ -134,9 +132,7 @@ pub async fn retry(
     AdminUser(_): AdminUser,
     Path(id): Path<i64>,
 ) -> Result<Json<JobRow>, AppError> {
-    let row = admin_db::retry(&state.db, id).await?;
-    state.queue.wake().notify_waiters();
-    Ok(Json(row))
+    Ok(Json(admin::retry(&state, id).await?))
 }
 
 pub async fn cancel(

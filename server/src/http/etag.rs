@@ -13,6 +13,14 @@ use sha2::{Digest, Sha256};
 /// JSON bodies above this are passed through without an ETag.
 const MAX_TAGGED: usize = 8 * 1024 * 1024;
 
+/// Whether an `If-None-Match` list names `etag` (or is `*`); weak
+/// comparison, as revalidation allows.
+pub fn matches(list: &str, etag: &str) -> bool {
+    list.split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
+}
+
 pub async fn etag(req: Request, next: Next) -> Response {
     if req.method() != Method::GET {
         return next.run(req).await;
@@ -48,11 +56,7 @@ pub async fn etag(req: Request, next: Next) -> Response {
     let matched = wanted
         .as_ref()
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|list| {
-            list.split(',')
-                .map(str::trim)
-                .any(|t| t == "*" || t == tag || t.strip_prefix("W/") == Some(tag.as_str()))
-        });
+        .is_some_and(|list| matches(list, &tag));
     if matched {
         parts.status = StatusCode::NOT_MODIFIED;
         parts.headers.remove(header::CONTENT_LENGTH);

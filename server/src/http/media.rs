@@ -219,12 +219,6 @@ fn http_date(ms: i64) -> String {
     httpdate::fmt_http_date(t)
 }
 
-fn etag_matches(list: &str, etag: &str) -> bool {
-    list.split(',')
-        .map(str::trim)
-        .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag))
-}
-
 fn disposition(attachment: bool, name: &str) -> HeaderValue {
     let kind = if attachment { "attachment" } else { "inline" };
     // Names are made of [a-z0-9._-] by `links::safe_name`; anything else is
@@ -291,7 +285,7 @@ async fn send_file(s: &Served, method: &Method, headers: &HeaderMap) -> Response
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
     {
-        Some(list) => etag_matches(list, &s.etag),
+        Some(list) => super::etag::matches(list, &s.etag),
         None => headers
             .get(header::IF_MODIFIED_SINCE)
             .and_then(|v| v.to_str().ok())

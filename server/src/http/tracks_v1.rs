@@ -301,10 +301,7 @@ fn encoded_response(e: &app::tracks::cache::EncodedPage, headers: &http::HeaderM
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|list| {
-            list.split(',').map(str::trim).any(|t| {
-                let t = t.strip_prefix("W/").unwrap_or(t);
-                t == "*" || t == tag || t == e.etag
-            })
+            super::etag::matches(list, &tag) || super::etag::matches(list, &e.etag)
         });
     let mut res = if revalidated {
         StatusCode::NOT_MODIFIED.into_response()

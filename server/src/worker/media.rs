@@ -416,7 +416,7 @@ impl Job for StorageReconcile {
                 .ok()
                 .and_then(|v| v.get("user_id").and_then(serde_json::Value::as_i64));
             if let Some(user_id) = one {
-                let r = app::admin::db::refresh_storage(&ctx.state.db, user_id)
+                let r = app::admin::refresh_storage(&ctx.state, user_id)
                     .await
                     .map_err(|e| match e {
                         app::errors::AppError::NotFound => {
@@ -424,7 +424,6 @@ impl Job for StorageReconcile {
                         }
                         other => JobError::retry(format!("recounting storage: {other}")),
                     })?;
-                ctx.state.usage.invalidate(user_id).await;
                 if r.previous_bytes != r.storage_used_bytes {
                     tracing::info!(
                         user_id,

@@ -627,6 +627,16 @@ async fn the_event_stream_sends_a_snapshot_every_second() {
             .expect("data line");
         let p: app::admin::Performance = serde_json::from_str(data).expect("a whole snapshot");
         assert!(p.now_ms > 0);
+        // A second later, the running server's collectors have filled in
+        // the pool and the disk (the latest complete event).
+        let p: app::admin::Performance = text
+            .lines()
+            .rev()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .find_map(|d| serde_json::from_str(d).ok())
+            .expect("a later snapshot");
+        assert!(p.pool.max > 0 && p.pool.size > 0, "{:?}", p.pool);
+        assert!(p.disk.free_bytes.is_some_and(|b| b > 0), "{:?}", p.disk);
         drop(res);
         server.stop().await;
     })

@@ -199,6 +199,21 @@ async fn the_token_bucket_paces_starts(b: Backend) {
         span >= Duration::from_millis(350),
         "5 starts at 10/s took only {span:?}"
     );
+    // The limit, the tokens left and the starts reach the queue status.
+    app::telemetry::global().tick();
+    let status = app::admin::snapshot::queue_status(&app.state, true)
+        .await
+        .expect("status");
+    let paced = &status.kinds["paced"];
+    assert_eq!(paced.rate_limit_per_minute, Some(600), "{status:?}");
+    assert!(paced.requests_this_minute >= 5, "{status:?}");
+    let detail = status.detail.expect("admin detail");
+    let kind = detail
+        .kinds
+        .iter()
+        .find(|k| k.kind == "paced")
+        .expect("paced");
+    assert!(kind.rate_tokens.is_some_and(|t| t <= 1.0), "{kind:?}");
     running.stop().await;
 }
 
