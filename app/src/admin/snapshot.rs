@@ -93,7 +93,7 @@ async fn queue_stats(
 
 /// `GET /api/queue-status`: totals for anyone, `detail` for admins.
 pub async fn queue_status(state: &AppState, admin: bool) -> Result<QueueStatus, AppError> {
-    let view = telemetry::global().view();
+    let view = telemetry::global().queue_view();
     let q = queue_stats(state, &view, admin).await?;
     let kinds = q
         .kinds

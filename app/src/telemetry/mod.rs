@@ -349,6 +349,19 @@ impl Telemetry {
         w.cpu = Some((at, cpu_now));
     }
 
+    /// Only what the public queue status needs (job figures and gauges):
+    /// none of the per-route merging of `view`.
+    pub fn queue_view(&self) -> View {
+        let now = now_ms();
+        let w = self.lock();
+        View {
+            now_ms: now,
+            jobs: jobs_of(&w, now),
+            gauges: w.gauges.clone(),
+            ..View::default()
+        }
+    }
+
     /// The windowed part of the dashboard.
     pub fn view(&self) -> View {
         let now = now_ms();
@@ -467,22 +480,7 @@ impl Telemetry {
         }
         series.route_p95_ms = route_p95;
 
-        // Jobs per kind: the last minute's counts, the window's latencies.
-        let minute_ago = now / 1_000 - 60;
-        let mut jobs: HashMap<String, JobWindow> = HashMap::new();
-        for slot in &w.slots {
-            for (kind, js) in &slot.jobs {
-                let e = jobs.entry(kind.to_string()).or_default();
-                e.wait.merge(&js.wait);
-                e.run.merge(&js.run);
-                if slot.start + SLOT_SECS > minute_ago {
-                    e.started += js.started;
-                    e.succeeded += js.succeeded;
-                    e.failed += js.failed;
-                    e.retried += js.retried;
-                }
-            }
-        }
+        let jobs = jobs_of(&w, now);
 
         let mut caches: HashMap<String, (u64, u64)> = HashMap::new();
         for slot in &w.slots {
@@ -533,6 +531,26 @@ impl Telemetry {
     }
 }
 
+/// Per job kind: the last minute's counts, the window's latencies.
+fn jobs_of(w: &Windows, now_ms: i64) -> HashMap<String, JobWindow> {
+    let minute_ago = now_ms / 1_000 - 60;
+    let mut jobs: HashMap<String, JobWindow> = HashMap::new();
+    for slot in &w.slots {
+        for (kind, js) in &slot.jobs {
+            let e = jobs.entry(kind.to_string()).or_default();
+            e.wait.merge(&js.wait);
+            e.run.merge(&js.run);
+            if slot.start + SLOT_SECS > minute_ago {
+                e.started += js.started;
+                e.succeeded += js.succeeded;
+                e.failed += js.failed;
+                e.retried += js.retried;
+            }
+        }
+    }
+    jobs
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct JobWindow {
     pub started: u64,
@@ -544,7 +562,7 @@ pub struct JobWindow {
 }
 
 /// The windowed figures; `admin::snapshot` adds the live database ones.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct View {
     pub now_ms: i64,
     pub history_from_ms: i64,
