@@ -124,8 +124,6 @@ struct Windows {
     kinds: HashSet<Arc<str>>,
     /// Latest gauge values.
     gauges: Vec<(Key, f64)>,
-    /// Latest counter totals.
-    totals: Vec<(Key, u64)>,
     cpu: Option<(Instant, f64)>,
     cpu_percent: f64,
     slow: VecDeque<SlowQuery>,
@@ -199,7 +197,6 @@ impl Telemetry {
                 routes: HashSet::new(),
                 kinds: HashSet::new(),
                 gauges: Vec::new(),
-                totals: Vec::new(),
                 cpu: None,
                 cpu_percent: 0.0,
                 slow: VecDeque::with_capacity(MAX_SLOW),
@@ -261,7 +258,6 @@ impl Telemetry {
             routes,
             kinds,
             gauges,
-            totals,
             ..
         } = w;
         let Some(slot) = slots.back_mut() else {
@@ -293,10 +289,8 @@ impl Telemetry {
             }
         });
 
-        totals.clear();
         self.registry.visit_counters(|key, value| {
             let now = value.load(std::sync::atomic::Ordering::Relaxed);
-            totals.push((key.clone(), now));
             let before = last.insert(key.clone(), now).unwrap_or(0);
             // A counter that went down was reset (or set by another owner): count anew.
             let delta = if now >= before { now - before } else { now };
@@ -523,7 +517,6 @@ impl Telemetry {
             acquire_p50_ms: acquire.quantile_ms(0.5),
             acquire_p95_ms: acquire.quantile_ms(0.95),
             gauges: w.gauges.clone(),
-            counters: w.totals.clone(),
             cpu_percent: w.cpu_percent,
             memory_growth_mb_per_hour,
             slow: w.slow.iter().rev().take(20).cloned().collect(),
@@ -579,7 +572,6 @@ pub struct View {
     pub acquire_p50_ms: f64,
     pub acquire_p95_ms: f64,
     gauges: Vec<(Key, f64)>,
-    counters: Vec<(Key, u64)>,
     pub cpu_percent: f64,
     pub memory_growth_mb_per_hour: Option<f64>,
     pub slow: Vec<SlowQuery>,
@@ -596,15 +588,6 @@ impl View {
         self.gauges
             .iter()
             .any(|(k, _)| k.name() == name && has_labels(k, labels))
-    }
-
-    /// A counter's total since the process started.
-    pub fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
-        self.counters
-            .iter()
-            .filter(|(k, _)| k.name() == name && has_labels(k, labels))
-            .map(|(_, v)| *v)
-            .sum()
     }
 
     pub fn rss_bytes(&self) -> f64 {
