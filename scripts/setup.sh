@@ -76,9 +76,10 @@ ensure_site_deps() {
 }
 
 # build_site [--release]: the wasm, js, css and public/ into target/site,
-# which the server binary embeds.
+# which the server binary embeds. --split puts each lazily loaded page
+# (app/src/lib.rs, `lazy_page!`) into a wasm chunk of its own.
 build_site() {
   ensure_site_deps
-  say "building the site (cargo leptos build --frontend-only $*)"
-  (cd "$ROOT" && cargo leptos build --frontend-only "$@")
+  say "building the site (cargo leptos build --frontend-only --split $*)"
+  (cd "$ROOT" && cargo leptos build --frontend-only --split "$@")
 }

@@ -32,7 +32,7 @@ pub mod usage;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{path, SsrMode};
+use leptos_router::{lazy_route, path, Lazy, LazyRoute, SsrMode};
 
 use crate::components::nav::Nav;
 use crate::routes::{account::AccountPage, admin::AdminPage, login::LoginPage};
@@ -64,13 +64,6 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     providers::auth::provide_auth();
 
-    // Runs only in the browser: end-to-end tests wait for this mark.
-    Effect::new(move |_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
-
     view! {
         <Stylesheet id="leptos" href="/pkg/wavekeep.css" />
         <Link rel="icon" type_="image/svg+xml" href="/favicon.svg" />
@@ -98,16 +91,50 @@ pub fn App() -> impl IntoView {
                     <Routes fallback=NotFound>
                         <Route path=path!("/") view=HomePage ssr=SsrMode::Async />
                         <Route path=path!("/mine") view=MinePage ssr=SsrMode::Async />
-                        <Route path=path!("/downloads") view=DownloadsPage ssr=SsrMode::Async />
-                        <Route path=path!("/login") view=LoginPage />
-                        <Route path=path!("/register") view=RegisterPage />
-                        <Route path=path!("/upload") view=UploadPage ssr=SsrMode::Async />
-                        <Route path=path!("/tracks/:id") view=TrackPage ssr=SsrMode::Async />
-                        <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
-                        <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
+                        <Route path=path!("/downloads") view={Lazy::<Downloads>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/login") view={Lazy::<Login>::new()} />
+                        <Route path=path!("/register") view={Lazy::<Register>::new()} />
+                        <Route path=path!("/upload") view={Lazy::<Upload>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/tracks/:id") view={Lazy::<Track>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/account") view={Lazy::<Account>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/admin") view={Lazy::<Admin>::new()} ssr=SsrMode::Async />
                     </Routes>
                 </ErrorBoundary>
             </main>
         </Router>
     }
+}
+
+/// Declares a route whose page is compiled into its own wasm chunk (built
+/// with `cargo leptos build --split`): the first bundle holds the shell and
+/// the track lists, and a page's code is fetched when that page is first
+/// shown (the server's HTML links it as a preload). The page's data loads
+/// inside the page, as before.
+macro_rules! lazy_page {
+    ($($name:ident => $page:path;)*) => {$(
+        #[doc = concat!("The lazily loaded route of [`", stringify!($page), "`].")]
+        pub struct $name;
+
+        #[lazy_route]
+        impl LazyRoute for $name {
+            fn data() -> Self {
+                Self
+            }
+
+            fn view(this: Self) -> AnyView {
+                let _ = this;
+                $page().into_any()
+            }
+        }
+    )*};
+}
+
+lazy_page! {
+    Account => AccountPage;
+    Admin => AdminPage;
+    Downloads => DownloadsPage;
+    Login => LoginPage;
+    Register => RegisterPage;
+    Track => TrackPage;
+    Upload => UploadPage;
 }

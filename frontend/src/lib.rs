@@ -3,5 +3,16 @@
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    // Pages live in lazily loaded wasm chunks (`cargo leptos build --split`):
+    // hydration waits for the current page's chunk, so it is asynchronous.
+    // (`hydrate_from_async` starts Leptos' executor on its first poll.)
+    wasm_bindgen_futures::spawn_local(async {
+        let body = leptos::prelude::document().body();
+        let Some(body) = body else { return };
+        leptos::mount::hydrate_from_async(body.clone(), app::App)
+            .await
+            .forget();
+        // Every handler is attached now: end-to-end tests wait for this mark.
+        let _ = body.set_attribute("data-hydrated", "true");
+    });
 }

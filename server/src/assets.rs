@@ -50,6 +50,31 @@ fn hex_prefix(hash: &[u8]) -> String {
     hash.iter().take(12).map(|b| format!("{b:02x}")).collect()
 }
 
+/// Which wasm chunks each lazily loaded page needs, from the manifest that
+/// `cargo leptos build --split` writes beside them; `None` for a site built
+/// without splitting. Given to every render, it makes the HTML preload the
+/// chunks of the page it shows (Leptos would otherwise look for the manifest
+/// on disk, where an embedded site has none).
+pub fn split_manifest() -> Option<leptos::WasmSplitManifest> {
+    let file = Site::get("pkg/__wasm_split_manifest.json")?;
+    let chunks: std::collections::HashMap<String, Vec<String>> = match serde_json::from_slice(
+        &file.data,
+    ) {
+        Ok(chunks) => chunks,
+        Err(e) => {
+            tracing::warn!(error = %e, "the embedded wasm split manifest is unreadable; no preloads");
+            return None;
+        }
+    };
+    Some(leptos::WasmSplitManifest(
+        leptos::prelude::ArcStoredValue::new((
+            "/pkg".to_string(),
+            chunks,
+            "__wasm_split.______________________.js".to_string(),
+        )),
+    ))
+}
+
 /// Names of the embedded files (for start-up logging and tests).
 pub fn names() -> impl Iterator<Item = String> {
     Site::iter().map(|n| n.into_owned())

@@ -148,15 +148,9 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(http::health::readyz))
         .nest("/api/v1", api_v1)
         .route("/api/{*fn_name}", post(server_fn_handler))
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            {
-                let state = state.clone();
-                move || provide_context(state.clone())
-            },
-            move || shell(options.clone()),
-        )
+        .leptos_routes_with_context(&state, routes, render_context(&state), move || {
+            shell(options.clone())
+        })
         .fallback(fallback)
         .layer(RequestBodyLimitLayer::new(body_limit))
         .merge(uploads)
@@ -201,16 +195,31 @@ async fn server_fn_handler(State(state): State<AppState>, req: Request<Body>) ->
     leptos_axum::handle_server_fns_with_context(move || provide_context(state.clone()), req).await
 }
 
+/// What every page render gets in its context: the state, and the split
+/// manifest (read once per process) so the page preloads its wasm chunk.
+fn render_context(state: &AppState) -> impl Fn() + Clone + Send + Sync + 'static {
+    static SPLIT: std::sync::OnceLock<Option<leptos::WasmSplitManifest>> =
+        std::sync::OnceLock::new();
+    let split = SPLIT.get_or_init(assets::split_manifest).clone();
+    let state = state.clone();
+    move || {
+        provide_context(state.clone());
+        if let Some(split) = &split {
+            provide_context(split.clone());
+        }
+    }
+}
+
 /// Embedded site files first; anything else renders the app's 404 page.
 async fn fallback(State(state): State<AppState>, req: Request<Body>) -> Response {
     if let Some(res) = assets::response(req.method(), req.uri().path(), req.headers()) {
         return res;
     }
     let options = state.leptos_options.clone();
-    let render = leptos_axum::render_app_to_stream_with_context(
-        move || provide_context(state.clone()),
-        move || shell(options.clone()),
-    );
+    let render =
+        leptos_axum::render_app_to_stream_with_context(render_context(&state), move || {
+            shell(options.clone())
+        });
     render(req).await.into_response()
 }
 
