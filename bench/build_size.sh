@@ -30,28 +30,33 @@ echo "binary: $(awk -v b="$(size "$bin")" 'BEGIN { printf "%.1f MiB", b / 104857
 for f in wavekeep.wasm wavekeep.js wavekeep.css; do
   printf '%-14s raw %10s   gzip -9 %10s\n' "$f" "$(kib "$(size "$site/$f")")" "$(kib "$(gz "$site/$f")")"
 done
-# The split build: one chunk per lazily loaded page plus chunks they share.
-# What a first visit downloads is wavekeep.wasm plus the chunks its page
-# needs (from the manifest); the track lists need none.
-for f in "$site"/split_*.wasm "$site"/chunk_*.wasm; do
-  [ -e "$f" ] || continue
-  printf '%-14s raw %10s   gzip -9 %10s   %s\n' chunk "$(kib "$(size "$f")")" "$(kib "$(gz "$f")")" "$(basename "$f")"
-done
+# The split build: one module per lazily loaded page plus small chunks the
+# pages share. What a first visit downloads is wavekeep.wasm plus the files
+# its page needs (from the manifest); the track lists need none.
 if [ -e "$site/__wasm_split_manifest.json" ]; then
   python3 - "$site" <<'PY'
-import gzip, json, os, sys
+import json, os, re, subprocess, sys
 site = sys.argv[1]
+def raw(name):
+    return os.path.getsize(os.path.join(site, name))
 def gz(name):
     with open(os.path.join(site, name), "rb") as f:
-        return len(gzip.compress(f.read(), 9))
+        return len(subprocess.run(["gzip", "-9", "-c"], stdin=f, capture_output=True, check=True).stdout)
+kib = lambda b: f"{b / 1024:.1f} KiB"
+files = sorted(f for f in os.listdir(site) if f.endswith(".wasm"))
+for f in files:
+    if f.startswith("split_"):
+        page = re.sub(r"^split_+|_view_\d+\.wasm$", "", f)
+        print(f"{'page ' + page:<14} raw {kib(raw(f)):>10}   gzip -9 {kib(gz(f)):>10}")
+shared = [f for f in files if f.startswith("chunk_")]
+print(f"{'shared chunks':<14} raw {kib(sum(map(raw, shared))):>10}   gzip -9 {kib(sum(map(gz, shared))):>10}   ({len(shared)} files)")
 main = gz("wavekeep.wasm")
+print(f"first visit, track lists (/ and /mine): wasm gzip -9 {kib(main)}")
 manifest = json.load(open(os.path.join(site, "__wasm_split_manifest.json")))
-print(f"first load, track lists (/ and /mine): wasm gzip -9 {main / 1024:.1f} KiB")
-for name, files in sorted(manifest.items()):
-    page = name.split("_View")[0].strip("_")
-    total = main + sum(gz(f + ".wasm") for f in files)
-    print(f"first load, {page:<10} page: wasm gzip -9 {total / 1024:.1f} KiB (main + {len(files)} chunks)")
-total = sum(gz(f) for f in os.listdir(site) if f.endswith(".wasm"))
-print(f"every wasm file together: gzip -9 {total / 1024:.1f} KiB")
+for name, needed in sorted(manifest.items()):
+    page = re.sub(r"^_+|_view_\d+$", "", name)
+    total = main + sum(gz(f + ".wasm") for f in needed)
+    print(f"first visit, {page:<9} page: wasm gzip -9 {kib(total)} (main + {len(needed)} files)")
+print(f"every wasm file together: gzip -9 {kib(sum(map(gz, files)))}")
 PY
 fi

@@ -26,6 +26,15 @@ pub fn TrackPage() -> impl IntoView {
             None => Err(AppError::NotFound),
         }
     });
+    // Loaded beside the track (not by the player, which is rebuilt with the
+    // track view): refetched when the track finishes processing or changes
+    // its current version.
+    let peaks = Resource::new(id, |id| async move {
+        match id {
+            Some(id) => track_peaks(id).await,
+            None => Ok(None),
+        }
+    });
     // The owner's actions live as long as the page (the track view is
     // redrawn after each of them), and each success reloads the track.
     let actions = Actions {
@@ -46,6 +55,7 @@ pub fn TrackPage() -> impl IntoView {
             );
         if prev.is_some_and(|p| p != now) && ok {
             track.refetch();
+            peaks.refetch();
         }
         now
     });
@@ -59,7 +69,7 @@ pub fn TrackPage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match track.await {
-                    Ok(t) => view! { <TrackView t track /> }.into_any(),
+                    Ok(t) => view! { <TrackView t track peaks /> }.into_any(),
                     Err(AppError::NotFound) => view! { <crate::routes::not_found::NotFound /> }.into_any(),
                     Err(e) => {
                         set_page_status(e.status().as_u16());
@@ -70,6 +80,9 @@ pub fn TrackPage() -> impl IntoView {
         </Transition>
     }
 }
+
+/// The waveform overview of the current version (`None` while computed).
+type Peaks = Resource<Result<Option<Vec<i8>>, AppError>>;
 
 #[derive(Clone, Copy)]
 struct Actions {
@@ -110,10 +123,14 @@ fn clock(secs: f64) -> String {
 }
 
 #[component]
-fn TrackView(t: TrackDetail, track: Resource<Result<TrackDetail, AppError>>) -> impl IntoView {
+fn TrackView(
+    t: TrackDetail,
+    track: Resource<Result<TrackDetail, AppError>>,
+    peaks: Peaks,
+) -> impl IntoView {
     #[cfg(feature = "hydrate")]
     if t.status == "processing" {
-        follow(t.id, track);
+        follow(t.id, track, peaks);
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = track;
@@ -150,7 +167,7 @@ fn TrackView(t: TrackDetail, track: Resource<Result<TrackDetail, AppError>>) -> 
                     "This file could not be processed: " {e}
                 </p>
             })}
-            {t.playback.clone().map(|p| view! { <Player id playback=p duration_ms=t.duration_ms /> })}
+            {t.playback.clone().map(|p| view! { <Player playback=p duration_ms=t.duration_ms peaks /> })}
             {primary.clone().map(|v| view! {
                 <StemsPanel version_id=v.id count=t.stem_count can_edit />
             })}
@@ -217,12 +234,15 @@ fn TrackView(t: TrackDetail, track: Resource<Result<TrackDetail, AppError>>) -> 
 
 /// The player: an audio element driven by our own controls and the waveform.
 #[component]
-fn Player(id: i64, playback: crate::tracks::Playback, duration_ms: Option<i64>) -> impl IntoView {
+fn Player(
+    playback: crate::tracks::Playback,
+    duration_ms: Option<i64>,
+    peaks: Peaks,
+) -> impl IntoView {
     let audio = NodeRef::<Audio>::new();
     let playing = RwSignal::new(false);
     let current = RwSignal::new(0.0f64);
     let total = RwSignal::new(duration_ms.map(|d| d as f64 / 1000.0).unwrap_or(0.0));
-    let peaks = Resource::new(move || id, track_peaks);
     provide_context(Transport {
         audio,
         playing,
@@ -370,33 +390,43 @@ struct Transport {
 /// clipped to the play position.
 #[component]
 fn Waveform(data: Vec<i8>, progress: impl Fn() -> f64 + Send + Sync + 'static) -> impl IntoView {
-    let pairs = data.len() / 2;
-    let mut d = String::with_capacity(pairs * 16);
-    for (i, pair) in data.chunks_exact(2).enumerate() {
-        let (lo, hi) = (pair[0] as f64, pair[1] as f64);
-        let top = 50.0 - hi.max(lo) / 128.0 * 50.0;
-        let bottom = 50.0 - hi.min(lo) / 128.0 * 50.0;
-        let bottom = if bottom - top < 0.8 {
-            top + 0.8
-        } else {
-            bottom
-        };
-        d.push_str(&format!("M{i} {top:.1}V{bottom:.1}"));
-    }
-    let width = pairs.max(1);
-    let view_box = format!("0 0 {width} 100");
-    let played = move || format!("{:.1}", progress() * width as f64);
+    let width = (data.len() / 2).max(1);
+    let d = wave_path(&data);
+    // One path; the played part is coloured by a gradient with a hard stop
+    // at the play position (userSpaceOnUse: the lines have no width of their
+    // own), so the page carries the path once.
+    let at = Memo::new(move |_| format!("{:.4}", progress().clamp(0.0, 1.0)));
     view! {
-        <svg viewBox=view_box preserveAspectRatio="none" class="wave-svg" aria-hidden="true">
+        <svg viewBox=format!("0 0 {width} 1000") preserveAspectRatio="none" class="wave-svg" aria-hidden="true">
             <defs>
-                <clipPath id="played-clip">
-                    <rect x="0" y="0" height="100" width=played />
-                </clipPath>
+                <linearGradient id="wave-progress" gradientUnits="userSpaceOnUse" x1="0" y1="0" x2=width y2="0">
+                    <stop offset="0" class="wave-played-stop" />
+                    <stop offset=move || at.get() class="wave-played-stop" />
+                    <stop offset=move || at.get() class="wave-rest-stop" />
+                    <stop offset="1" class="wave-rest-stop" />
+                </linearGradient>
             </defs>
-            <path d=d.clone() class="wave-rest" />
-            <path d=d class="wave-played" clip-path="url(#played-clip)" />
+            <path d=d class="wave-line" stroke="url(#wave-progress)" />
         </svg>
     }
+}
+
+/// The SVG path of the overview: one vertical line per min/max pair, in a
+/// 1,000-unit-high box (integer coordinates, so the page stays small and
+/// cheap to render), at least 8 units tall so silence still shows.
+fn wave_path(data: &[i8]) -> String {
+    use std::fmt::Write;
+    let mut d = String::with_capacity(data.len() * 7);
+    for (i, pair) in data.chunks_exact(2).enumerate() {
+        let (lo, hi) = (
+            i32::from(pair[0].min(pair[1])),
+            i32::from(pair[0].max(pair[1])),
+        );
+        let top = 500 - hi * 500 / 128;
+        let bottom = (500 - lo * 500 / 128).max(top + 8);
+        let _ = write!(d, "M{i} {top}V{bottom}");
+    }
+    d
 }
 
 /// One stem in the panel: in the mix or not, muted, soloed.
@@ -588,7 +618,7 @@ fn EditTrack(t: TrackDetail) -> impl IntoView {
 
 /// Refetches the track whenever its processing moves on, until it is done.
 #[cfg(feature = "hydrate")]
-fn follow(id: i64, track: Resource<Result<TrackDetail, AppError>>) {
+fn follow(id: i64, track: Resource<Result<TrackDetail, AppError>>, peaks: Peaks) {
     use wasm_bindgen::prelude::*;
     use wasm_bindgen::JsCast;
     let Ok(source) = web_sys::EventSource::new(&format!("/api/v1/tracks/{id}/events")) else {
@@ -599,6 +629,7 @@ fn follow(id: i64, track: Resource<Result<TrackDetail, AppError>>) {
         Closure::<dyn FnMut(web_sys::Event)>::new(move |ev: web_sys::Event| {
             if ev.type_() == "done" {
                 source.close();
+                peaks.refetch();
             }
             track.refetch();
         })
@@ -608,4 +639,15 @@ fn follow(id: i64, track: Resource<Result<TrackDetail, AppError>>) {
         let _ = source.add_event_listener_with_callback(name, on_event.unchecked_ref());
     }
     on_cleanup(move || source.close());
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn wave_path_draws_one_line_per_pair() {
+        // Full scale, silence (kept 8 units tall) and a quiet pair.
+        let d = super::wave_path(&[-128, 127, 0, 0, 10, -10]);
+        assert_eq!(d, "M0 4V1000M1 500V508M2 461V539");
+        assert_eq!(super::wave_path(&[]), "");
+    }
 }
