@@ -41,8 +41,12 @@ pub async fn list_cached(
     if let Some(p) = state.caches.lists.get(&key).await {
         return Ok(p);
     }
+    let before = state.caches.epoch();
     let page = std::sync::Arc::new(super::db::list(&state.db, owner, &key.1).await?);
-    state.caches.lists.insert(key, page.clone()).await;
+    let caches = &state.caches;
+    caches
+        .insert_fresh(&caches.lists, key, page.clone(), before)
+        .await;
     Ok(page)
 }
 
@@ -57,13 +61,17 @@ pub async fn visible_detail(
     let t = match state.caches.tracks.get(&id).await {
         Some(t) => t,
         None => {
+            let before = state.caches.epoch();
             let t = std::sync::Arc::new(
                 super::db::get_detail(&state.db, id)
                     .await?
                     .ok_or(AppError::NotFound)?,
             );
             if t.settled() {
-                state.caches.tracks.insert(id, t.clone()).await;
+                let caches = &state.caches;
+                caches
+                    .insert_fresh(&caches.tracks, id, t.clone(), before)
+                    .await;
             }
             t
         }

@@ -4,6 +4,8 @@
 //! calls `changed`, which drops the track's entry and every listing page, so
 //! nobody sees stale data after their own change.
 
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,9 +20,10 @@ pub type ListKey = (Option<i64>, ListQuery);
 pub const CHANGED_CHANNEL: &str = "wavekeep_catalog";
 
 /// A listing page as the JSON API sends it: encoded once, with its gzip
-/// form and ETag, for as long as `page` is the cached page of its key.
+/// form and ETag, for as long as no change came after `epoch`.
 pub struct EncodedPage {
-    pub page: Arc<TrackPage>,
+    /// `TrackCaches::epoch` before the page was looked up.
+    pub epoch: u64,
     pub json: axum::body::Bytes,
     pub gzip: axum::body::Bytes,
     /// A hash of `json` (the gzip form's tag adds `-gz`).
@@ -37,6 +40,10 @@ pub struct TrackCaches {
     pub peaks: NamedCache<i64, Arc<Vec<i8>>>,
     /// On PostgreSQL, where other processes hear about changes.
     peers: Option<Db>,
+    /// Moved on before and after every `forget`. A reader that sees the
+    /// same value before its query and after its insert knows that no
+    /// change overlapped them (see `insert_fresh`).
+    epoch: Arc<AtomicU64>,
 }
 
 impl TrackCaches {
@@ -47,6 +54,7 @@ impl TrackCaches {
             tracks: NamedCache::new("track_pages", 20_000, Duration::from_secs(300)),
             peaks: NamedCache::new("waveform_peaks", 5_000, Duration::from_secs(3600)),
             peers: (db.backend() == Backend::Postgres).then(|| db.clone()),
+            epoch: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -71,11 +79,35 @@ impl TrackCaches {
 
     /// Drops what this process holds about track `id`, and every listing page.
     pub async fn forget(&self, id: Option<i64>) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
         if let Some(id) = id {
             self.tracks.invalidate(&id).await;
         }
         self.lists.invalidate_all();
         self.list_json.invalidate_all();
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The change counter: read it before a query whose result goes into a
+    /// cache, and hand it to `insert_fresh`.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Caches `value`, read from the database after `epoch()` returned
+    /// `before`. When a change overlapped the read, the entry is dropped
+    /// again: an answer read just before a change must not be served for a
+    /// whole TTL after it (`forget` may have run between the query and the
+    /// insert). A change that starts after the insert drops it itself.
+    pub async fn insert_fresh<K, V>(&self, cache: &NamedCache<K, V>, key: K, value: V, before: u64)
+    where
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+        V: Clone + Send + Sync + 'static,
+    {
+        cache.insert(key.clone(), value).await;
+        if self.epoch() != before {
+            cache.invalidate(&key).await;
+        }
     }
 
     pub fn stats(&self) -> Vec<CacheStats> {
@@ -85,5 +117,50 @@ impl TrackCaches {
             self.tracks.stats(),
             self.peaks.stats(),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tracks::{ListQuery, TrackPage};
+
+    #[tokio::test]
+    async fn an_answer_read_before_a_change_is_not_kept_after_it() {
+        let db = Db::connect("sqlite::memory:", &Default::default())
+            .await
+            .expect("db");
+        let caches = TrackCaches::new(&db);
+        let key: ListKey = (None, ListQuery::default());
+        let page = || {
+            Arc::new(TrackPage {
+                items: Vec::new(),
+                next: None,
+            })
+        };
+
+        // Nothing changed between the read and the insert: kept.
+        let before = caches.epoch();
+        caches
+            .insert_fresh(&caches.lists, key.clone(), page(), before)
+            .await;
+        assert!(caches.lists.get(&key).await.is_some());
+
+        // A change landed after the query but before the insert (its
+        // invalidation ran first and could not drop the entry): not kept.
+        caches.forget(None).await;
+        let before = caches.epoch();
+        caches.forget(Some(7)).await;
+        caches
+            .insert_fresh(&caches.lists, key.clone(), page(), before)
+            .await;
+        assert!(caches.lists.get(&key).await.is_none());
+
+        // The next read after the change is kept again.
+        let before = caches.epoch();
+        caches
+            .insert_fresh(&caches.lists, key.clone(), page(), before)
+            .await;
+        assert!(caches.lists.get(&key).await.is_some());
     }
 }

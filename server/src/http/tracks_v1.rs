@@ -232,28 +232,30 @@ pub async fn list(
         per: p.per,
     };
     let key = app::tracks::api::list_key(owner, query);
-    let page = app::tracks::api::list_cached(&state, owner, key.1.clone()).await?;
-    // The encoded answer is reused while its page is the cached one.
-    let encoded = match state.caches.list_json.get(&key).await {
-        Some(e) if std::sync::Arc::ptr_eq(&e.page, &page) => e,
-        _ => {
-            let e = std::sync::Arc::new(encode_page(page)?);
-            state.caches.list_json.insert(key, e.clone()).await;
-            e
+    // The encoded answer is reused until a change comes after the page it
+    // encodes was looked up (a change moves the epoch on).
+    let caches = &state.caches;
+    let before = caches.epoch();
+    if let Some(e) = caches.list_json.get(&key).await {
+        if e.epoch == before {
+            return Ok(encoded_response(&e, &headers));
         }
-    };
+    }
+    let page = app::tracks::api::list_cached(&state, owner, key.1.clone()).await?;
+    let encoded = std::sync::Arc::new(encode_page(&page, before)?);
+    caches.list_json.insert(key, encoded.clone()).await;
     Ok(encoded_response(&encoded, &headers))
 }
 
 /// JSON, its gzip form (best compression, paid once per cached page) and
 /// a strong ETag.
 fn encode_page(
-    page: std::sync::Arc<app::tracks::TrackPage>,
+    page: &app::tracks::TrackPage,
+    epoch: u64,
 ) -> Result<app::tracks::cache::EncodedPage, AppError> {
     use sha2::Digest;
     use std::io::Write;
-    let json =
-        serde_json::to_vec(&*page).map_err(|e| AppError::internal("encoding a listing", e))?;
+    let json = serde_json::to_vec(page).map_err(|e| AppError::internal("encoding a listing", e))?;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gz.write_all(&json)
         .map_err(|e| AppError::internal("compressing a listing", e))?;
@@ -262,7 +264,7 @@ fn encode_page(
         .map_err(|e| AppError::internal("compressing a listing", e))?;
     let etag = format!("\"{}\"", hex::encode(&sha2::Sha256::digest(&json)[..12]));
     Ok(app::tracks::cache::EncodedPage {
-        page,
+        epoch,
         json: json.into(),
         gzip: gzip.into(),
         etag,
