@@ -7,8 +7,9 @@ pub fn hydrate() {
     // hydration waits for the current page's chunk, so it is asynchronous.
     // (`hydrate_from_async` starts Leptos' executor on its first poll.)
     wasm_bindgen_futures::spawn_local(async {
-        let body = leptos::prelude::document().body();
-        let Some(body) = body else { return };
+        let Some(body) = leptos::prelude::document().body() else {
+            return;
+        };
         leptos::mount::hydrate_from_async(body.clone(), app::App)
             .await
             .forget();
