@@ -190,16 +190,20 @@ pub async fn claim(
     lease: Duration,
 ) -> Result<Vec<Lease>, AppError> {
     let now = now_ms();
-    let lock = match db.backend() {
-        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-        Backend::Sqlite => "",
+    // On PostgreSQL the chosen ids go to the update as an array: with
+    // `IN (subquery)` the planner's generic plan for a prepared claim (it
+    // cannot see the LIMIT) hash-joins against a scan of the whole table,
+    // 8 ms at 20,000 jobs instead of 0.4 ms.
+    let (open, close, lock) = match db.backend() {
+        Backend::Postgres => ("= ANY(ARRAY(", "))", " FOR UPDATE SKIP LOCKED"),
+        Backend::Sqlite => ("IN (", ")", ""),
     };
     let sql = format!(
         "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, \
          attempts = attempts + 1, started_at = $3 \
-         WHERE id IN (SELECT id FROM jobs WHERE state = 'queued' AND kind = $4 AND run_at <= $3 \
+         WHERE id {open}SELECT id FROM jobs WHERE state = 'queued' AND kind = $4 AND run_at <= $3 \
          AND NOT EXISTS (SELECT 1 FROM queue_pauses WHERE queue_pauses.kind = $4) \
-         ORDER BY priority DESC, run_at, id LIMIT $5{lock}) \
+         ORDER BY priority DESC, run_at, id LIMIT $5{lock}{close} \
          RETURNING id, kind, payload, attempts, max_attempts, run_at"
     );
     // The statement is built from constants only; every value is bound.

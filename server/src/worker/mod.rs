@@ -25,7 +25,7 @@ use app::telemetry as t;
 
 /// A kind's token bucket; each start reports the tokens left.
 type KindLimiter = RateLimiter<NotKeyed, InMemoryState, DefaultClock, StateInformationMiddleware>;
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use app::jobs::db::{self as q, Lease};
 use app::state::AppState;
@@ -231,10 +231,19 @@ pub struct Worker {
     completer: Option<tokio::sync::mpsc::UnboundedSender<Completion>>,
 }
 
-type Completion = (Lease, tokio::sync::oneshot::Sender<()>);
+/// A success to record, the slot it ran in (freed once it is recorded) and
+/// who waits for the record.
+type Completion = (
+    Lease,
+    Option<OwnedSemaphorePermit>,
+    tokio::sync::oneshot::Sender<()>,
+);
 
 /// Records successes in batches: whatever finished while the previous batch
 /// was being written goes in the next statement (no added delay when idle).
+/// The batch's slots are freed together, in one go, so the claim loop sees
+/// them all at once and claims a full batch again instead of one job per
+/// freed slot.
 async fn record_completions(
     db: app::db::Db,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<Completion>,
@@ -248,11 +257,12 @@ async fn record_completions(
                 Err(_) => break,
             }
         }
-        let leases: Vec<Lease> = batch.iter().map(|(l, _)| l.clone()).collect();
+        let leases: Vec<Lease> = batch.iter().map(|(l, _, _)| l.clone()).collect();
         if let Err(e) = q::complete_many(&db, &leases).await {
             tracing::error!(error = %e, jobs = leases.len(), "could not record job completions");
         }
-        for (_, done) in batch.drain(..) {
+        for (_, permit, done) in batch.drain(..) {
+            drop(permit);
             let _ = done.send(());
         }
     }
@@ -404,16 +414,14 @@ impl Worker {
                         .set(f64::from(state.remaining_burst_capacity()));
                 }
                 let w = self.clone();
-                tokio::spawn(async move {
-                    w.run_one(index, lease).await;
-                    drop(permit);
-                });
+                tokio::spawn(async move { w.run_one(index, lease, Some(permit)).await });
             }
         }
     }
 
-    /// Runs one claimed attempt to its end and records the outcome.
-    async fn run_one(&self, index: usize, lease: Lease) {
+    /// Runs one claimed attempt to its end and records the outcome; its
+    /// slot (`permit`) is freed once the outcome is recorded.
+    async fn run_one(&self, index: usize, lease: Lease, permit: Option<OwnedSemaphorePermit>) {
         let job = self.kinds[index].job.clone();
         let progress = Arc::new(AtomicI64::new(0));
         let ctx = JobContext {
@@ -463,7 +471,7 @@ impl Worker {
             Ok(()) => match &self.completer {
                 Some(tx) => {
                     let (done, recorded) = tokio::sync::oneshot::channel();
-                    match tx.send((lease.clone(), done)) {
+                    match tx.send((lease.clone(), permit, done)) {
                         Ok(()) => {
                             let _ = recorded.await;
                             counter!(t::JOB_SUCCEEDED, "kind" => kind).increment(1);
@@ -537,7 +545,8 @@ impl Worker {
                 .await
                 .unwrap_or_default();
                 ran |= !leases.is_empty();
-                futures::future::join_all(leases.into_iter().map(|l| self.run_one(index, l))).await;
+                futures::future::join_all(leases.into_iter().map(|l| self.run_one(index, l, None)))
+                    .await;
             }
             if !ran {
                 return;

@@ -1,0 +1,1 @@
+DROP INDEX jobs_queued_by_kind_idx;
