@@ -849,6 +849,14 @@ impl Sample for f32 {
     }
 }
 
+impl Sample for i16 {
+    const HIGHEST: Self = i16::MAX;
+    const LOWEST: Self = i16::MIN;
+    fn to_f32(self) -> f32 {
+        f32::from(self)
+    }
+}
+
 impl Sample for i32 {
     const HIGHEST: Self = i32::MAX;
     const LOWEST: Self = i32::MIN;
@@ -880,6 +888,56 @@ fn min_max<T: Sample>(samples: &[T]) -> (T, T) {
         .iter()
         .fold(T::LOWEST, |a, &b| if b > a { b } else { a });
     (lo, hi)
+}
+
+/// Integer PCM as decoded (16-bit WAV, FLAC and ALAC as full-scale i32).
+trait Pcm: Sample + Ord + std::ops::Shr<u8, Output = Self> + std::ops::Add<Output = Self> {}
+
+impl Pcm for i16 {}
+impl Pcm for i32 {}
+
+/// Minimum and maximum of integer samples: a plain fold, which the compiler
+/// turns into SIMD min/max (integers have no NaN to keep in order).
+fn min_max_pcm<T: Pcm>(samples: &[T]) -> (T, T) {
+    samples
+        .iter()
+        .fold((T::HIGHEST, T::LOWEST), |(lo, hi), &s| {
+            (lo.min(s), hi.max(s))
+        })
+}
+
+/// Minimum and maximum of the mid signal of stereo, `a/2 + b/2`, in one pass
+/// over both channels without writing the mono signal anywhere. Halving each
+/// channel first keeps the sum inside the sample type; it differs from
+/// `(a + b) / 2` by at most one step of the format, far below the 1/128
+/// steps of the peaks.
+fn min_max_mid<T: Pcm>(a: &[T], b: &[T]) -> (T, T) {
+    a.iter()
+        .zip(b)
+        .map(|(&l, &r)| (l >> 1) + (r >> 1))
+        .fold((T::HIGHEST, T::LOWEST), |(lo, hi), s| {
+            (lo.min(s), hi.max(s))
+        })
+}
+
+/// Mono or stereo integer PCM into the peaks: min and max straight from the
+/// decoded planes (the first `frames` of each), scaled by `scale` to ±1.
+fn push_pcm<T: Pcm>(
+    peaks: &mut PeakAccumulator,
+    first: &[T],
+    second: Option<&[T]>,
+    frames: usize,
+    scale: f32,
+) {
+    let first = &first[..frames.min(first.len())];
+    match second {
+        None => peaks.push_with(first.len(), scale, |r| min_max_pcm(&first[r])),
+        Some(second) => {
+            // A shorter plane (never from a sane decoder) ends the frame early.
+            let len = first.len().min(second.len());
+            peaks.push_with(len, scale, |r| min_max_mid(&first[r.clone()], &second[r]));
+        }
+    }
 }
 
 /// Streaming min/max over buckets of `spp` mono samples.
@@ -914,13 +972,25 @@ impl PeakAccumulator {
     }
 
     /// Samples that become true values once multiplied by `factor` (> 0).
-    fn push_scaled<T: Sample>(&mut self, (mut samples, factor): (&[T], f32)) {
-        self.frames += samples.len() as u64;
-        while !samples.is_empty() {
-            let room = (self.spp - self.filled).min(samples.len());
-            let (head, tail) = samples.split_at(room);
+    fn push_scaled<T: Sample>(&mut self, (samples, factor): (&[T], f32)) {
+        self.push_with(samples.len(), factor, |range| min_max(&samples[range]));
+    }
+
+    /// `len` mono samples whose minimum and maximum over a range of them
+    /// `min_max_of` gives, as values that become true ones once multiplied by
+    /// `factor` (> 0).
+    fn push_with<T: Sample>(
+        &mut self,
+        len: usize,
+        factor: f32,
+        mut min_max_of: impl FnMut(std::ops::Range<usize>) -> (T, T),
+    ) {
+        self.frames += len as u64;
+        let mut at = 0;
+        while at < len {
+            let room = (self.spp - self.filled).min(len - at);
             // (A stretch of NaNs gives +inf/-inf, which leave the bucket as it was.)
-            let (min, max) = min_max(head);
+            let (min, max) = min_max_of(at..at + room);
             let (min, max) = (min.to_f32() * factor, max.to_f32() * factor);
             self.min = self.min.min(min);
             self.max = self.max.max(max);
@@ -928,7 +998,7 @@ impl PeakAccumulator {
             if self.filled == self.spp {
                 self.flush();
             }
-            samples = tail;
+            at += room;
         }
     }
 
@@ -1132,7 +1202,24 @@ fn waveform_inner(
                     &mut mono,
                 ));
             }
-            // FLAC and ALAC decode to full-scale i32, PCM WAV mostly to i16.
+            // Mono and stereo integer PCM (nearly every WAV, FLAC and ALAC):
+            // integer min and max per bucket, no mono signal written.
+            GenericAudioBufferRef::S16(audio) if audio.num_planes() <= 2 => push_pcm(
+                &mut peaks,
+                audio.plane(0).unwrap_or_default(),
+                audio.plane(1),
+                frames,
+                1.0 / 32_768.0,
+            ),
+            GenericAudioBufferRef::S32(audio) if audio.num_planes() <= 2 => push_pcm(
+                &mut peaks,
+                audio.plane(0).unwrap_or_default(),
+                audio.plane(1),
+                frames,
+                1.0 / 2_147_483_648.0,
+            ),
+            // More channels: FLAC and ALAC decode to full-scale i32, PCM WAV
+            // mostly to i16.
             GenericAudioBufferRef::S32(audio) => {
                 let scale = 1.0 / 2_147_483_648.0;
                 peaks.push_scaled(mix_to_mono(
@@ -1143,8 +1230,8 @@ fn waveform_inner(
                     &mut mono,
                 ));
             }
-            // 16-bit PCM: sum the channels as integers; only each bucket's
-            // min and max become floats.
+            // Other 16-bit PCM: sum the channels as integers; only each
+            // bucket's min and max become floats.
             GenericAudioBufferRef::S16(audio) => {
                 let scale = 1.0 / 32_768.0;
                 peaks.push_scaled(mix_to_mono(
@@ -2182,6 +2269,48 @@ mod tests {
         acc.push(&[f32::NAN; 5]);
         acc.push(&[0.5, -0.5, 0.25]);
         assert_eq!(acc.finish(), (vec![0, 0, -64, 64], 8));
+    }
+
+    #[test]
+    fn stereo_mid_peaks_match_the_exact_mix() {
+        // Full-scale extremes, odd values and a length that is no multiple of the lanes.
+        let left: Vec<i16> = (0..1_003)
+            .map(|i: i32| ((i * 7_919) % 65_536 - 32_768) as i16)
+            .chain([i16::MIN, i16::MAX, -1, 1])
+            .collect();
+        let right: Vec<i16> = left.iter().rev().map(|s| s.wrapping_mul(3)).collect();
+        let exact = |l: &[i16], r: &[i16]| {
+            let mids = l
+                .iter()
+                .zip(r)
+                .map(|(&a, &b)| (i32::from(a) + i32::from(b)) / 2);
+            (mids.clone().min().unwrap_or(0), mids.max().unwrap_or(0))
+        };
+        for range in [0..left.len(), 0..5, 3..40, 17..18, 1_000..1_007] {
+            let (lo, hi) = min_max_mid(&left[range.clone()], &right[range.clone()]);
+            let (xlo, xhi) = exact(&left[range.clone()], &right[range]);
+            assert!((i32::from(lo) - xlo).abs() <= 1, "{lo} vs {xlo}");
+            assert!((i32::from(hi) - xhi).abs() <= 1, "{hi} vs {xhi}");
+        }
+        assert_eq!(
+            min_max_mid(&[i16::MIN; 20], &[i16::MIN; 20]),
+            (i16::MIN, i16::MIN)
+        );
+        assert_eq!(
+            min_max_mid(&[i16::MAX; 20], &[i16::MAX; 20]),
+            (i16::MAX - 1, i16::MAX - 1)
+        );
+
+        // Buckets straddle calls exactly as for a mono signal.
+        let mut acc = PeakAccumulator::new(4, None);
+        let (l, r) = (
+            [16_384i16, -16_384, 0, 0, 32_767, 0],
+            [16_384i16, -16_384, 0, 0, 32_767, 0],
+        );
+        acc.push_with(l.len(), 1.0 / 32_768.0, |x| {
+            min_max_mid(&l[x.clone()], &r[x])
+        });
+        assert_eq!(acc.finish(), (vec![-64, 64, 0, 127], 6));
     }
 
     #[test]
