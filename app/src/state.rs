@@ -1,5 +1,10 @@
 //! The one shared application state handed to routes and server functions.
+//!
+//! `AppState` is a handle: every request clones it (the `State` extractor,
+//! each guard), so a clone is one reference count, not a copy of every pool
+//! and cache handle inside (that was a fifth of the CPU of a cached listing).
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use axum::extract::FromRef;
@@ -13,8 +18,11 @@ use crate::signing::Secrets;
 use crate::tracks::cache::TrackCaches;
 use crate::usage::UsageCache;
 
-#[derive(Clone, FromRef)]
-pub struct AppState {
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+/// What an `AppState` handle shares (reached through `Deref`: `state.db`).
+pub struct Shared {
     pub leptos_options: LeptosOptions,
     pub db: Db,
     pub settings: Arc<Settings>,
@@ -23,24 +31,49 @@ pub struct AppState {
     pub queue: Queue,
     pub usage: UsageCache,
     pub caches: TrackCaches,
-    /// URL signing key and IP salt (`Secrets::load` replaces the ephemeral ones).
+    /// URL signing key and IP salt.
     pub secrets: Secrets,
 }
 
 impl AppState {
+    /// State with ephemeral secrets (tests; `with_secrets` for the stored ones).
     pub fn new(leptos_options: LeptosOptions, db: Db, settings: Settings) -> Self {
+        Self::with_secrets(leptos_options, db, settings, Secrets::ephemeral())
+    }
+
+    pub fn with_secrets(
+        leptos_options: LeptosOptions,
+        db: Db,
+        settings: Settings,
+        secrets: Secrets,
+    ) -> Self {
         // The recorder goes in before anything takes a metrics handle.
         let _ = crate::telemetry::global();
-        AppState {
+        AppState(Arc::new(Shared {
             viewers: ViewerCache::new(),
             login_throttle: LoginThrottle::new(settings.login_max_failures, settings.login_window),
             queue: Queue::new(db.clone(), settings.queue_max_depth),
             usage: UsageCache::new(),
             caches: TrackCaches::new(&db),
-            secrets: Secrets::ephemeral(),
+            secrets,
             leptos_options,
             db,
             settings: Arc::new(settings),
-        }
+        }))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// leptos_axum's routes take their options from the router's state.
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
     }
 }

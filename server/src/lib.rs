@@ -54,9 +54,12 @@ pub async fn build_state(
     db.migrate().await?;
     tracing::info!(db.backend = db.backend().name(), "database ready");
     let secrets = app::signing::Secrets::load(&db).await?;
-    let mut state = AppState::new(leptos_options(addr), db, settings);
-    state.secrets = secrets;
-    Ok(state)
+    Ok(AppState::with_secrets(
+        leptos_options(addr),
+        db,
+        settings,
+        secrets,
+    ))
 }
 
 /// Every route of the app.
