@@ -12,10 +12,10 @@ cd "$ROOT"
 command -v node >/dev/null || apt_install nodejs npm
 (cd bench/uploads && { [ -d node_modules ] || npm ci --no-audit --no-fund; })
 cargo build --release -p server --bin wavekeep
-cargo bench --no-run -q -p server --bench upload_drive 2>/dev/null
+cargo bench --no-run -q -p server --bench upload_drive
 BIN="$TARGET_DIR/release/wavekeep"
 # The Rust driver (bench/upload_drive.rs), run through cargo so it is found wherever it was built.
-rust_drive() { cargo bench -q -p server --bench upload_drive -- "$@" 2>/dev/null; }
+rust_drive() { cargo bench -q -p server --bench upload_drive -- "$@"; }
 
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

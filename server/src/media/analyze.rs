@@ -831,10 +831,8 @@ fn to_i8(sample: f32) -> i8 {
     (sample * 128.0).round().clamp(-128.0, 127.0) as i8
 }
 
-/// Minimum and maximum of `samples`, ignoring NaN; (+inf, -inf) when there is nothing else.
-/// Written as independent lanes with compare-and-select so that it compiles to SIMD min/max.
-/// A sample type peaks are computed on: f32 as decoded, or i32 sums of
-/// integer PCM (no per-sample conversion to float).
+/// A sample type peaks are computed on: f32 as decoded, or integer PCM (no
+/// per-sample conversion to float).
 trait Sample: Copy + PartialOrd {
     const HIGHEST: Self;
     const LOWEST: Self;
@@ -865,6 +863,9 @@ impl Sample for i32 {
     }
 }
 
+/// Minimum and maximum of float `samples`, ignoring NaN; (+inf, -inf) when
+/// there is nothing else. Written as independent lanes with compare-and-select
+/// so that f32 compiles to SIMD min/max (integers use `min_max_pcm`).
 fn min_max<T: Sample>(samples: &[T]) -> (T, T) {
     const LANES: usize = 8;
     let mut min = [T::HIGHEST; LANES];
@@ -1234,13 +1235,9 @@ fn waveform_inner(
             // bucket's min and max become floats.
             GenericAudioBufferRef::S16(audio) => {
                 let scale = 1.0 / 32_768.0;
-                peaks.push_scaled(mix_to_mono(
-                    audio.iter_planes(),
-                    frames,
-                    scale,
-                    i32::from,
-                    &mut mono_i32,
-                ));
+                let (mono, factor) =
+                    mix_to_mono(audio.iter_planes(), frames, scale, i32::from, &mut mono_i32);
+                peaks.push_with(mono.len(), factor, |r| min_max_pcm(&mono[r]));
             }
             other => {
                 other.copy_to_vecs_planar::<f32>(&mut planes);
@@ -2090,6 +2087,7 @@ mod tests {
 
     #[test]
     fn waveform_of_a_sine_is_symmetric() {
+        const QUAD: &str = "asplit=4[a][b][c][d];[a][b][c][d]amerge=inputs=4";
         if !have_ffmpeg() {
             return;
         }
@@ -2114,6 +2112,9 @@ mod tests {
                 ][..],
             ),
             ("s24.wav", &["-c:a", "pcm_s24le"][..]),
+            // More than two channels (the sine in each): the mixed paths.
+            ("quad.wav", &["-af", QUAD, "-c:a", "pcm_s16le"][..]),
+            ("quad.flac", &["-af", QUAD, "-c:a", "flac"][..]),
             ("u8.wav", &["-c:a", "pcm_u8"][..]),
             ("f64.wav", &["-c:a", "pcm_f64le"][..]),
         ] {
