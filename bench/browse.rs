@@ -317,7 +317,7 @@ async fn real_files(state: &app::state::AppState, owner: i64, n: u64) -> Vec<i64
             visibility: Some(app::tracks::Visibility::Public),
             target: server::ingest::Target::NewTrack,
         };
-        let done = server::ingest::ingest(state, &tmp, &incoming, None)
+        let done = server::ingest::ingest(state, &tmp, &incoming, None, None)
             .await
             .expect("ingest");
         ids.push(done.track_id);

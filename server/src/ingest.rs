@@ -60,6 +60,17 @@ pub struct Ingested {
     pub stem_id: Option<i64>,
 }
 
+/// What the receiver already knows of the complete file it hands over, so
+/// that finalizing does not read it again.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// sha256 of the file, hex; computed over the same bytes as they were written.
+    pub sha256: String,
+    pub size: u64,
+    /// The file's data is already fsynced.
+    pub synced: bool,
+}
+
 pub const MAX_TITLE: usize = 200;
 pub const MAX_ROLE: usize = 40;
 
@@ -201,13 +212,20 @@ pub async fn ingest(
     file: &Path,
     incoming: &Incoming,
     upload_id: Option<&str>,
+    received: Option<Received>,
 ) -> Result<Ingested, AppError> {
     let store = Store::new(&state.settings.data_dir);
-    let (sha, size) = hash_file(file)
-        .await
-        .map_err(|e| AppError::internal("hashing an upload", e))?;
+    let (sha, size, synced) = match received {
+        Some(r) => (r.sha256, r.size, r.synced),
+        None => {
+            let (sha, size) = hash_file(file)
+                .await
+                .map_err(|e| AppError::internal("hashing an upload", e))?;
+            (sha, size, false)
+        }
+    };
     let key = store
-        .commit(file, &sha)
+        .commit(file, &sha, synced)
         .await
         .map_err(|e| AppError::internal("storing an upload", e))?;
     let now = now_ms();
@@ -223,9 +241,12 @@ pub async fn ingest(
 
     if let Some(id) = upload_id {
         // Claims the upload: the loser of a race finds the winner's result.
+        // The final PATCH's offset is recorded here, in the same transaction.
         let claimed = sqlx::query(
-            "UPDATE uploads SET state = 'done', updated_at = $1 WHERE id = $2 AND state = 'receiving'",
+            "UPDATE uploads SET state = 'done', received = $1, updated_at = $2 \
+             WHERE id = $3 AND state = 'receiving'",
         )
+        .bind(size as i64)
         .bind(now)
         .bind(id)
         .execute(&mut *tx)

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use http::{header, HeaderValue, StatusCode};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use app::auth::guard::{CurrentUser, MaybeUser};
@@ -59,7 +60,7 @@ pub async fn create(
             return Err(e);
         }
     };
-    let Some((filename, mime, size)) = file else {
+    let Some((filename, mime, size, sha256)) = file else {
         let _ = tokio::fs::remove_file(&tmp).await;
         return Err(AppError::bad_request(
             "send the audio file in the multipart field \"audio\"",
@@ -82,7 +83,12 @@ pub async fn create(
             visibility: ingest::visibility_from(&fields)?,
             target,
         };
-        ingest::ingest(&state, &tmp, &incoming, None).await
+        let received = ingest::Received {
+            sha256,
+            size,
+            synced: false,
+        };
+        ingest::ingest(&state, &tmp, &incoming, None, Some(received)).await
     }
     .await;
     let done = match result {
@@ -117,9 +123,10 @@ fn too_large(state: &AppState) -> AppError {
     ))
 }
 
-type FileInfo = (Option<String>, Option<String>, u64);
+/// File name, type, size and sha256 (hex) of the `audio` part.
+type FileInfo = (Option<String>, Option<String>, u64, String);
 
-/// Reads the text fields and streams `audio` to `tmp`.
+/// Reads the text fields and streams `audio` to `tmp`, hashing it on the way.
 async fn read_form(
     state: &AppState,
     form: &mut Multipart,
@@ -144,15 +151,17 @@ async fn read_form(
             let f = tokio::fs::File::create(tmp).await.map_err(io)?;
             let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, f);
             let mut size = 0u64;
+            let mut hasher = Sha256::new();
             while let Some(chunk) = part.chunk().await.map_err(bad)? {
                 size += chunk.len() as u64;
                 if size > state.settings.upload_max_bytes {
                     return Err(too_large(state));
                 }
+                hasher.update(&chunk);
                 out.write_all(&chunk).await.map_err(io)?;
             }
             out.flush().await.map_err(io)?;
-            file = Some((filename, mime, size));
+            file = Some((filename, mime, size, hex::encode(hasher.finalize())));
         } else if fields.len() < 20 {
             let text = part.text().await.map_err(bad)?;
             if text.len() > 10_000 {

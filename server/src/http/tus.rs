@@ -44,6 +44,19 @@ const LOCK_RENEW: Duration = Duration::from_secs(10);
 /// A PATCH whose client sends nothing for this long ends (keeping what came).
 const READ_IDLE: Duration = Duration::from_secs(30);
 
+/// sha256 state of unfinished uploads, keyed by upload id, with the offset it
+/// covers: a PATCH that continues where the last one ended in this process
+/// carries the hash on, so finalizing need not read the file again. A miss
+/// (another process took the PATCH, a restart, eviction) only means the file
+/// is hashed from disk at the end.
+static PARTIAL_HASHES: std::sync::LazyLock<moka::future::Cache<String, (i64, Sha256)>> =
+    std::sync::LazyLock::new(|| {
+        moka::future::Cache::builder()
+            .max_capacity(10_000)
+            .time_to_idle(Duration::from_secs(6 * 3600))
+            .build()
+    });
+
 static TUS_RESUMABLE: HeaderName = HeaderName::from_static("tus-resumable");
 static UPLOAD_OFFSET: HeaderName = HeaderName::from_static("upload-offset");
 static UPLOAD_LENGTH: HeaderName = HeaderName::from_static("upload-length");
@@ -513,20 +526,37 @@ async fn concatenate(
     }
     let store = Store::new(&state.settings.data_dir);
     let joined = store.tmp_path("concat");
-    {
+    let known = {
         let joined = joined.clone();
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        tokio::task::spawn_blocking(move || -> std::io::Result<ingest::Received> {
+            use std::io::{Read, Write};
             let mut out = std::fs::File::create(&joined)?;
+            let mut hasher = Sha256::new();
+            let mut buf = vec![0u8; 1 << 20];
+            let mut size = 0u64;
             for p in parts {
                 let mut f = std::fs::File::open(p)?;
-                std::io::copy(&mut f, &mut out)?;
+                loop {
+                    let n = f.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    hasher.update(&buf[..n]);
+                    out.write_all(&buf[..n])?;
+                    size += n as u64;
+                }
             }
-            out.sync_all()
+            out.sync_data()?;
+            Ok(ingest::Received {
+                sha256: hex::encode(hasher.finalize()),
+                size,
+                synced: true,
+            })
         })
         .await
         .map_err(|e| Tus::from(AppError::internal("joining parts", e)))?
-        .map_err(|e| Tus::from(AppError::internal("joining parts", e)))?;
-    }
+        .map_err(|e| Tus::from(AppError::internal("joining parts", e)))?
+    };
     let id = new_upload_id();
     let (target_id, role) = target_columns(&target);
     let expires_at = now + state.settings.upload_expiry.as_millis() as i64;
@@ -550,7 +580,7 @@ async fn concatenate(
     .execute(state.db.pool())
     .await?;
     let upload = load(state, &id, owner_id).await?;
-    let done = finalize(state, &upload, &joined).await?;
+    let done = finalize(state, &upload, &joined, Some(known)).await?;
     // The parts have served their purpose.
     for part in &ids {
         let _ = sqlx::query("DELETE FROM uploads WHERE id = $1 AND owner_id = $2")
@@ -571,8 +601,9 @@ async fn finalize(
     state: &AppState,
     upload: &Upload,
     file: &std::path::Path,
+    known: Option<ingest::Received>,
 ) -> Result<Ingested, Tus> {
-    match ingest::ingest(state, file, &upload.incoming(), Some(&upload.id)).await {
+    match ingest::ingest(state, file, &upload.incoming(), Some(&upload.id), known).await {
         Ok(done) => Ok(done),
         Err(e) => {
             if matches!(e, AppError::NotFound | AppError::BadRequest(_)) {
@@ -607,7 +638,7 @@ async fn head_inner(state: AppState, owner_id: i64, id: &str, headers: &HeaderMa
     // A complete upload whose finalization was interrupted (a crash) is finished now.
     let u = if u.state == "receiving" && u.received == u.length && u.concat == "none" {
         let path = part_path(&state, id)?;
-        finalize(&state, &u, &path).await?;
+        finalize(&state, &u, &path, None).await?;
         load(&state, id, owner_id).await?
     } else {
         u
@@ -880,17 +911,30 @@ async fn patch_inner(
     }
     let received = offset + written.bytes as i64;
     let expires_at = now_ms() + state.settings.upload_expiry.as_millis() as i64;
-    sqlx::query(
-        "UPDATE uploads SET received = $1, expires_at = $2, updated_at = $3, lock_token = NULL, lock_until = NULL \
-         WHERE id = $4 AND lock_token = $5",
-    )
-    .bind(received)
-    .bind(expires_at)
-    .bind(now_ms())
-    .bind(&id)
-    .bind(&token)
-    .execute(state.db.pool())
-    .await?;
+    if received == u.length && u.concat == "none" && written.interrupted.is_none() {
+        // The last byte: finalizing records the offset in its own transaction.
+        let path = part_path(&state, &id)?;
+        let known = written.hasher.map(|h| ingest::Received {
+            sha256: hex::encode(h.finalize()),
+            size: received as u64,
+            synced: true,
+        });
+        return match finalize(&state, &u, &path, known).await {
+            Ok(done) => Ok(Tus::new(StatusCode::NO_CONTENT)
+                .header(&UPLOAD_OFFSET, received)
+                .header(&UPLOAD_EXPIRES, http_date(expires_at))
+                .ingested(&done)),
+            Err(e) => {
+                // The bytes are kept: a retried PATCH at this offset finalizes again.
+                record_received(&state, &id, &token, received, expires_at).await?;
+                Err(e)
+            }
+        };
+    }
+    record_received(&state, &id, &token, received, expires_at).await?;
+    if let Some(h) = written.hasher {
+        PARTIAL_HASHES.insert(id.clone(), (received, h)).await;
+    }
     if let Some(err) = written.interrupted {
         tracing::info!(upload = %id, received, error = %err, "PATCH interrupted; bytes kept");
         return Err(Tus::error(
@@ -899,15 +943,31 @@ async fn patch_inner(
         )
         .header(&UPLOAD_OFFSET, received));
     }
-    let mut t = Tus::new(StatusCode::NO_CONTENT)
+    Ok(Tus::new(StatusCode::NO_CONTENT)
         .header(&UPLOAD_OFFSET, received)
-        .header(&UPLOAD_EXPIRES, http_date(expires_at));
-    if received == u.length && u.concat == "none" {
-        let path = part_path(&state, &id)?;
-        let done = finalize(&state, &u, &path).await?;
-        t = t.ingested(&done);
-    }
-    Ok(t)
+        .header(&UPLOAD_EXPIRES, http_date(expires_at)))
+}
+
+/// Records a PATCH's fsynced bytes and ends its lease.
+async fn record_received(
+    state: &AppState,
+    id: &str,
+    token: &str,
+    received: i64,
+    expires_at: i64,
+) -> Result<(), Tus> {
+    sqlx::query(
+        "UPDATE uploads SET received = $1, expires_at = $2, updated_at = $3, lock_token = NULL, lock_until = NULL \
+         WHERE id = $4 AND lock_token = $5",
+    )
+    .bind(received)
+    .bind(expires_at)
+    .bind(now_ms())
+    .bind(id)
+    .bind(token)
+    .execute(state.db.pool())
+    .await?;
+    Ok(())
 }
 
 async fn release(state: &AppState, id: &str, token: &str) {
@@ -931,6 +991,9 @@ struct Written {
     bytes: u64,
     /// The client went away (or stalled) before the body ended.
     interrupted: Option<String>,
+    /// sha256 of the part file's first `received + bytes` bytes, when this
+    /// process saw all of them (see `PARTIAL_HASHES`).
+    hasher: Option<Sha256>,
 }
 
 /// Streams the body to the end of the part file; bytes are fsynced before
@@ -956,6 +1019,11 @@ async fn receive(
     file.seek(std::io::SeekFrom::Start(u.received as u64))
         .await
         .map_err(io)?;
+    let mut hasher = match PARTIAL_HASHES.remove(&u.id).await {
+        Some((at, h)) if at == u.received => Some(h),
+        _ if u.received == 0 => Some(Sha256::new()),
+        _ => None,
+    };
     let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, file);
     let room = (u.length - u.received).max(0) as u64;
     let mut bytes = 0u64;
@@ -1002,6 +1070,9 @@ async fn receive(
         if let Some(c) = checksum.as_mut() {
             c.0.update(&chunk);
         }
+        if let Some(h) = hasher.as_mut() {
+            h.update(&chunk);
+        }
         out.write_all(&chunk).await.map_err(io)?;
         bytes += chunk.len() as u64;
     }
@@ -1014,9 +1085,14 @@ async fn receive(
         return Ok(Written {
             bytes: 0,
             interrupted,
+            hasher: None,
         });
     }
-    Ok(Written { bytes, interrupted })
+    Ok(Written {
+        bytes,
+        interrupted,
+        hasher,
+    })
 }
 
 /// Expired unfinished uploads and old finished ones (rows and bytes),

@@ -67,15 +67,16 @@ impl Store {
     /// Links the complete file at `src` into content-addressed storage and
     /// returns its key; content already stored is kept once. `src` stays until
     /// the caller has written its rows and removes it (a crash in between
-    /// leaves only a file the sweeper removes).
-    pub async fn commit(&self, src: &Path, sha256: &str) -> std::io::Result<String> {
+    /// leaves only a file the sweeper removes). `synced`: the caller already
+    /// fsynced `src`'s data.
+    pub async fn commit(&self, src: &Path, sha256: &str, synced: bool) -> std::io::Result<String> {
         let key = Self::object_key(sha256);
         let dest = self.path_of(&key);
         let src = src.to_path_buf();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            let file = std::fs::File::open(&src)?;
-            file.sync_all()?;
-            drop(file);
+            if !synced {
+                std::fs::File::open(&src)?.sync_data()?;
+            }
             let dir = dest.parent().unwrap_or(Path::new("."));
             std::fs::create_dir_all(dir)?;
             if dest.exists() {

@@ -885,8 +885,81 @@ async fn track_events_stream_processing_live_until_done(b: Backend) {
     assert_eq!(res.status, StatusCode::NOT_FOUND);
 }
 
+/// The stored object is exactly the content and sits under its sha256, after
+/// PATCHes that were refused or cut off midway (each of which leaves the
+/// receiver's running hash behind), and through the machine API.
+async fn the_stored_object_is_the_content_under_its_hash(b: Backend) {
+    let app = TestApp::new(b).await;
+    let cookie = app.register("ana@example.com").await;
+    let bytes = std::fs::read(audio::wav(0.5)).expect("wav");
+    let url = create(&app, &cookie, bytes.len(), "take.wav").await;
+    let ok = |res: &TestResponse| assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text);
+    ok(&app
+        .send(with_cookie(patch(&url, 0, &bytes[..1000]), &cookie))
+        .await);
+    // A bad checksum: the bytes are dropped.
+    let mut req = patch(&url, 1000, &bytes[1000..3000]);
+    let wrong =
+        base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(b"other bytes"));
+    req.headers_mut().insert(
+        "upload-checksum",
+        format!("sha1 {wrong}").parse().expect("h"),
+    );
+    assert_eq!(
+        app.send(with_cookie(req, &cookie)).await.status.as_u16(),
+        460
+    );
+    // Past Upload-Length: refused, nothing kept.
+    let mut long = bytes[1000..].to_vec();
+    long.extend_from_slice(&[7u8; 100]);
+    assert_eq!(
+        app.send(with_cookie(patch(&url, 1000, &long), &cookie))
+            .await
+            .status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    // Different bytes at the same offset, then the rest: only the rest counts.
+    ok(&app
+        .send(with_cookie(patch(&url, 1000, &bytes[1000..4000]), &cookie))
+        .await);
+    ok(&app
+        .send(with_cookie(patch(&url, 4000, &bytes[4000..]), &cookie))
+        .await);
+    assert_stored(&app, &bytes).await;
+
+    // The machine API hashes as it receives.
+    let other = std::fs::read(audio::mp3(1.0)).expect("mp3");
+    let key = api_key(&app, &cookie).await;
+    let res = app
+        .send(post_track(
+            &key,
+            &[("title", "Other")],
+            Some(("other.mp3", &other)),
+        ))
+        .await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
+    assert_stored(&app, &other).await;
+}
+
+/// An asset row holds `bytes` under their sha256, and its file is exactly them.
+async fn assert_stored(app: &TestApp, bytes: &[u8]) {
+    let sha = hex::encode(sha2::Sha256::digest(bytes));
+    let (key, size): (String, i64) =
+        sqlx::query_as("SELECT storage_key, size_bytes FROM assets WHERE sha256 = $1")
+            .bind(&sha)
+            .fetch_one(app.state.db.pool())
+            .await
+            .expect("an asset with the content's hash");
+    assert_eq!(size, bytes.len() as i64);
+    assert!(key.contains(&sha), "the key {key} names the hash");
+    let path = server::media::store::Store::new(&app.state.settings.data_dir).path_of(&key);
+    let on_disk = std::fs::read(&path).expect("stored file");
+    assert!(on_disk == bytes, "the stored file is the content");
+}
+
 crate::both_backends!(
     track_events_stream_processing_live_until_done,
+    the_stored_object_is_the_content_under_its_hash,
     uploads_in_chunks_with_checksums_and_becomes_a_processed_track,
     tus_conformance_errors,
     a_second_patch_is_refused_and_an_interrupted_patch_resumes,
