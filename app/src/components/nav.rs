@@ -1,8 +1,10 @@
 //! The top bar: Tracks, Upload, Account, Admin (admins only), log in / out.
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_router::components::A;
 
+use crate::auth::api::Logout;
 use crate::providers::auth::use_auth;
 
 #[component]
@@ -30,11 +32,21 @@ pub fn Nav() -> impl IntoView {
                                             <A href="/admin">"Admin"</A>
                                         </Show>
                                         <span class="who" data-testid="who">{v.email.clone()}</span>
-                                        <ActionForm action=auth.logout>
+                                        // A plain form (it works before the wasm loads)
+                                        // that the logout action takes over once hydrated;
+                                        // logout has no fields, so no ActionForm is needed.
+                                        <form
+                                            method="post"
+                                            action=Logout::url()
+                                            on:submit=move |ev| {
+                                                ev.prevent_default();
+                                                auth.logout.dispatch(Logout {});
+                                            }
+                                        >
                                             <button type="submit" class="ghost" data-testid="logout">
                                                 "Log out"
                                             </button>
-                                        </ActionForm>
+                                        </form>
                                     }
                                         .into_any()
                                 }

@@ -1,5 +1,11 @@
-//! The signed-in viewer and the login / logout / register actions, shared by
-//! the nav and the pages; the viewer is refetched after each action.
+//! The signed-in viewer, shared by the nav and the pages. Logging in, out or
+//! registering bumps `changed`, and every viewer resource refetches.
+//!
+//! The login and registration actions are made by their own pages, so
+//! their code travels in those pages' lazily loaded wasm; only logout, which
+//! the nav offers everywhere, is made here. They are owned by the app, not
+//! the page: a successful login redirects, and the page is gone by the time
+//! the action reports back.
 
 use leptos::prelude::*;
 
@@ -9,31 +15,26 @@ use crate::errors::AppError;
 
 #[derive(Clone, Copy)]
 pub struct AuthCtx {
-    pub login: ServerAction<Login>,
     pub logout: ServerAction<Logout>,
-    pub register: ServerAction<Register>,
+    /// Bumped when the viewer may have changed (see `follow`).
+    changed: RwSignal<u32>,
     pub viewer: Resource<Result<Option<Viewer>, AppError>>,
+    /// The app's owner, which outlives every page.
+    root: StoredValue<Owner>,
+    login: StoredValue<Option<ServerAction<Login>>>,
+    register: StoredValue<Option<ServerAction<Register>>>,
 }
 
 pub fn provide_auth() -> AuthCtx {
-    let login = ServerAction::<Login>::new();
     let logout = ServerAction::<Logout>::new();
-    let register = ServerAction::<Register>::new();
-    let viewer = Resource::new(
-        move || {
-            (
-                login.version().get(),
-                logout.version().get(),
-                register.version().get(),
-            )
-        },
-        |_| get_viewer(),
-    );
+    let changed = RwSignal::new(0u32);
     let ctx = AuthCtx {
-        login,
         logout,
-        register,
-        viewer,
+        changed,
+        viewer: viewer_resource(changed, logout),
+        root: StoredValue::new(Owner::current().unwrap_or_default()),
+        login: StoredValue::new(None),
+        register: StoredValue::new(None),
     };
     provide_context(ctx);
     ctx
@@ -43,22 +44,58 @@ pub fn use_auth() -> AuthCtx {
     expect_context::<AuthCtx>()
 }
 
+fn viewer_resource(
+    changed: RwSignal<u32>,
+    logout: ServerAction<Logout>,
+) -> Resource<Result<Option<Viewer>, AppError>> {
+    Resource::new(
+        move || (changed.get(), logout.version().get()),
+        |_| get_viewer(),
+    )
+}
+
 impl AuthCtx {
     /// A viewer resource of the caller's own, refetched after the same
     /// actions. Pages use this rather than `viewer`, which the nav reads: one
     /// resource read under two Suspense boundaries can leave a server-rendered
     /// response hanging (leptos#4851).
     pub fn page_viewer(&self) -> Resource<Result<Option<Viewer>, AppError>> {
-        let (login, logout, register) = (self.login, self.logout, self.register);
-        Resource::new(
-            move || {
-                (
-                    login.version().get(),
-                    logout.version().get(),
-                    register.version().get(),
-                )
-            },
-            |_| get_viewer(),
-        )
+        viewer_resource(self.changed, self.logout)
+    }
+
+    /// The login action (made on first use).
+    pub fn login(&self) -> ServerAction<Login> {
+        self.app_action(self.login)
+    }
+
+    /// The registration action (made on first use).
+    pub fn register(&self) -> ServerAction<Register> {
+        self.app_action(self.register)
+    }
+
+    /// The action kept in `slot`, made under the app's owner the first time
+    /// and followed: each time it finishes, the viewer is fetched again.
+    fn app_action<A>(&self, slot: StoredValue<Option<ServerAction<A>>>) -> ServerAction<A>
+    where
+        A: leptos::server_fn::ServerFn + Clone + Send + Sync + 'static,
+        A::Output: Send + Sync + 'static,
+        A::Error: Send + Sync + 'static,
+    {
+        if let Some(action) = slot.get_value() {
+            return action;
+        }
+        let changed = self.changed;
+        let root = self.root.get_value();
+        let action = root.with(|| {
+            let action = ServerAction::<A>::new();
+            Effect::watch(
+                move || action.version().get(),
+                move |_, _, _| changed.update(|n| *n = n.wrapping_add(1)),
+                false,
+            );
+            action
+        });
+        slot.set_value(Some(action));
+        action
     }
 }

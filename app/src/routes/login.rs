@@ -9,11 +9,11 @@ use crate::providers::auth::use_auth;
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    let auth = use_auth();
+    let action = use_auth().login();
     let query = use_query_map();
     let next = move || query.read().get("next").unwrap_or_default();
     let error = move || {
-        auth.login
+        action
             .value()
             .get()
             .and_then(|r| r.err())
@@ -23,7 +23,7 @@ pub fn LoginPage() -> impl IntoView {
         <Title text="Log in" />
         <section class="card narrow">
             <h1>"Log in"</h1>
-            <ActionForm action=auth.login attr:class="form" attr:data-testid="login-form">
+            <ActionForm action=action attr:class="form" attr:data-testid="login-form">
                 <input type="hidden" name="next" prop:value=next />
                 <label class="field">
                     <span>"Email"</span>

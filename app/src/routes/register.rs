@@ -9,7 +9,7 @@ use crate::providers::auth::use_auth;
 
 #[component]
 pub fn RegisterPage() -> impl IntoView {
-    let auth = use_auth();
+    let action = use_auth().register();
     let (email, set_email) = signal(String::new());
     let (password, set_password) = signal(String::new());
     let hint = move || {
@@ -23,7 +23,7 @@ pub fn RegisterPage() -> impl IntoView {
         }
     };
     let error = move || {
-        auth.register
+        action
             .value()
             .get()
             .and_then(|r| r.err())
@@ -33,7 +33,7 @@ pub fn RegisterPage() -> impl IntoView {
         <Title text="Register" />
         <section class="card narrow">
             <h1>"Create an account"</h1>
-            <ActionForm action=auth.register attr:class="form" attr:data-testid="register-form">
+            <ActionForm action=action attr:class="form" attr:data-testid="register-form">
                 <label class="field">
                     <span>"Email"</span>
                     <input
