@@ -230,6 +230,7 @@ pub async fn ingest(
         .map_err(|e| AppError::internal("storing an upload", e))?;
     let now = now_ms();
     let db = &state.db;
+    let turn = db.write_turn().await;
     let mut tx = db.pool().begin().await?;
     // Write first: SQLite then takes its write lock now rather than failing
     // to upgrade a read lock later (SQLITE_BUSY); on PostgreSQL this row lock
@@ -425,6 +426,7 @@ pub async fn ingest(
         .await?;
     }
     tx.commit().await?;
+    drop(turn);
     let _ = tokio::fs::remove_file(file).await;
     state.usage.invalidate(incoming.owner_id).await;
     state.caches.changed(Some(track_id)).await;

@@ -90,7 +90,12 @@ pub struct Db {
     backend: Backend,
     /// Kept for connections outside the pool (PostgreSQL LISTEN).
     url: std::sync::Arc<secrecy::SecretString>,
+    /// SQLite's one write lock, taken in turn in this process (see `write_turn`).
+    writes: Option<std::sync::Arc<tokio::sync::Semaphore>>,
 }
+
+/// A place in the in-process queue of writers (SQLite); dropping it ends the turn.
+pub type WriteTurn = Option<tokio::sync::OwnedSemaphorePermit>;
 
 impl Db {
     pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Db, DbError> {
@@ -143,7 +148,22 @@ impl Db {
             jobs_pool,
             backend,
             url: std::sync::Arc::new(url.to_string().into()),
+            writes: (backend == Backend::Sqlite)
+                .then(|| std::sync::Arc::new(tokio::sync::Semaphore::new(1))),
         })
+    }
+
+    /// Waits for this process's turn to write, on SQLite (PostgreSQL: none
+    /// needed). SQLite lets one connection write at a time, and a connection
+    /// that finds the lock taken sleeps in its busy handler in steps of 1 to
+    /// 100 ms: with many uploads finishing together that made a slow tail.
+    /// Busy paths (upload creation and finalization) queue here instead, in
+    /// arrival order, and hold the turn for one short transaction.
+    pub async fn write_turn(&self) -> WriteTurn {
+        match &self.writes {
+            Some(s) => s.clone().acquire_owned().await.ok(),
+            None => None,
+        }
     }
 
     /// The connection URL (a secret: it may hold a password).

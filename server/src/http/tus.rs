@@ -414,6 +414,7 @@ async fn create_inner(state: AppState, owner_id: i64, headers: HeaderMap, body: 
         ingest::field(&m, &["filename", "name"]).map(|s| s.chars().take(255).collect::<String>());
     let title = ingest::field(&m, &["title"])
         .map(|s| s.chars().take(ingest::MAX_TITLE).collect::<String>());
+    let turn = state.db.write_turn().await;
     let inserted = sqlx::query(
         "INSERT INTO uploads (id, owner_id, length, metadata, concat, filename, title, target, target_id, \
          stem_role, expires_at, created_at, updated_at) \
@@ -433,6 +434,7 @@ async fn create_inner(state: AppState, owner_id: i64, headers: HeaderMap, body: 
     .bind(now)
     .execute(state.db.pool())
     .await;
+    drop(turn);
     if let Err(e) = inserted {
         let _ = tokio::fs::remove_file(&path).await;
         return Err(e.into());
@@ -873,6 +875,7 @@ async fn patch_inner(
     }
     // The lease: one writer per upload, across processes.
     let token = app::auth::session::new_token();
+    let turn = state.db.write_turn().await;
     let took = sqlx::query(
         "UPDATE uploads SET lock_token = $1, lock_until = $2 \
          WHERE id = $3 AND received = $4 AND state = 'receiving' AND (lock_until IS NULL OR lock_until < $5)",
@@ -885,6 +888,7 @@ async fn patch_inner(
     .execute(state.db.pool())
     .await?
     .rows_affected();
+    drop(turn);
     if took == 0 {
         return Err(locked());
     }
@@ -956,6 +960,7 @@ async fn record_received(
     received: i64,
     expires_at: i64,
 ) -> Result<(), Tus> {
+    let _turn = state.db.write_turn().await;
     sqlx::query(
         "UPDATE uploads SET received = $1, expires_at = $2, updated_at = $3, lock_token = NULL, lock_until = NULL \
          WHERE id = $4 AND lock_token = $5",
