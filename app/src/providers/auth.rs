@@ -16,7 +16,8 @@ use crate::errors::AppError;
 #[derive(Clone, Copy)]
 pub struct AuthCtx {
     pub logout: ServerAction<Logout>,
-    /// Bumped when the viewer may have changed (see `follow`).
+    /// Bumped each time a login, logout or registration finishes (see
+    /// `follow`); every viewer resource refetches on it.
     changed: RwSignal<u32>,
     pub viewer: Resource<Result<Option<Viewer>, AppError>>,
     /// The app's owner, which outlives every page.
@@ -28,10 +29,11 @@ pub struct AuthCtx {
 pub fn provide_auth() -> AuthCtx {
     let logout = ServerAction::<Logout>::new();
     let changed = RwSignal::new(0u32);
+    follow(changed, logout);
     let ctx = AuthCtx {
         logout,
         changed,
-        viewer: viewer_resource(changed, logout),
+        viewer: viewer_resource(changed),
         root: StoredValue::new(Owner::current().unwrap_or_default()),
         login: StoredValue::new(None),
         register: StoredValue::new(None),
@@ -44,14 +46,22 @@ pub fn use_auth() -> AuthCtx {
     expect_context::<AuthCtx>()
 }
 
-fn viewer_resource(
-    changed: RwSignal<u32>,
-    logout: ServerAction<Logout>,
-) -> Resource<Result<Option<Viewer>, AppError>> {
-    Resource::new(
-        move || (changed.get(), logout.version().get()),
-        |_| get_viewer(),
-    )
+fn viewer_resource(changed: RwSignal<u32>) -> Resource<Result<Option<Viewer>, AppError>> {
+    Resource::new(move || changed.get(), |_| get_viewer())
+}
+
+/// Bumps `changed` each time `action` finishes.
+fn follow<A>(changed: RwSignal<u32>, action: ServerAction<A>)
+where
+    A: leptos::server_fn::ServerFn + Clone + Send + Sync + 'static,
+    A::Output: Send + Sync + 'static,
+    A::Error: Send + Sync + 'static,
+{
+    Effect::watch(
+        move || action.version().get(),
+        move |_, _, _| changed.update(|n| *n = n.wrapping_add(1)),
+        false,
+    );
 }
 
 impl AuthCtx {
@@ -60,7 +70,7 @@ impl AuthCtx {
     /// resource read under two Suspense boundaries can leave a server-rendered
     /// response hanging (leptos#4851).
     pub fn page_viewer(&self) -> Resource<Result<Option<Viewer>, AppError>> {
-        viewer_resource(self.changed, self.logout)
+        viewer_resource(self.changed)
     }
 
     /// The login action (made on first use).
@@ -88,11 +98,7 @@ impl AuthCtx {
         let root = self.root.get_value();
         let action = root.with(|| {
             let action = ServerAction::<A>::new();
-            Effect::watch(
-                move || action.version().get(),
-                move |_, _, _| changed.update(|n| *n = n.wrapping_add(1)),
-                false,
-            );
+            follow(changed, action);
             action
         });
         slot.set_value(Some(action));
