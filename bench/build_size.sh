@@ -7,14 +7,13 @@ source "$(dirname "$0")/../scripts/setup.sh"
 cd "$ROOT"
 ensure_rust_tools
 ensure_node_deps
-ensure_site_deps
 if [ "${1:-}" = "--clean" ]; then
   TARGET_DIR=$(mktemp -d /tmp/wavekeep-clean-target.XXXX)
   export CARGO_TARGET_DIR="$TARGET_DIR"
   rm -rf "$ROOT/target/site"
 fi
 start=$(date +%s)
-cargo leptos build --release --frontend-only --split >/dev/null 2>&1
+build_site --release >/dev/null 2>&1
 mid=$(date +%s)
 cargo build --release -p server --bin wavekeep >/dev/null 2>&1
 end=$(date +%s)
@@ -26,6 +25,7 @@ site="$ROOT/target/site/pkg"
 bin="$TARGET_DIR/release/wavekeep"
 
 echo "build: site (wasm, release + wasm-opt) $((mid - start)) s, server $((end - mid)) s, total $((end - start)) s${1:+ (clean)}"
+echo "wasm built by: $SITE_TOOLCHAIN"
 echo "binary: $(awk -v b="$(size "$bin")" 'BEGIN { printf "%.1f MiB", b / 1048576 }') ($bin, site embedded)"
 for f in wavekeep.wasm wavekeep.js wavekeep.css; do
   printf '%-14s raw %10s   gzip -9 %10s\n' "$f" "$(kib "$(size "$site/$f")")" "$(kib "$(gz "$site/$f")")"

@@ -75,11 +75,61 @@ ensure_site_deps() {
   cp "$ROOT/frontend/node_modules/tus-js-client/dist/tus.min.js" "$ROOT/public/vendor/tus.min.js"
 }
 
+# The release wasm is built by a pinned nightly toolchain when one is
+# installed or can be installed: it rebuilds std for size (-Zbuild-std, with
+# std's optimize_for_size), aborts on panic without formatting a message
+# (-Cpanic=immediate-abort) and keeps no panic locations or Debug text. The
+# first module a visit downloads is then about 12 % smaller gzipped
+# (bench/RESULTS.md). Where no nightly can be had, or its build fails, the
+# stable toolchain builds the same site.
+SIZE_NIGHTLY=nightly-2026-05-20
+SIZE_RUSTFLAGS="--cfg erase_components --cfg wavekeep_size_build -Zlocation-detail=none -Zfmt-debug=none -Zunstable-options -Cpanic=immediate-abort"
+
+# size_toolchain: prints the nightly toolchain for the size build, adding the
+# rust-src and wasm32 parts it needs; prints nothing when there is none.
+size_toolchain() {
+  local tc="" have
+  have=$(rustup toolchain list 2>/dev/null | awk '{ print $1 }')
+  if grep -q "^$SIZE_NIGHTLY-" <<<"$have"; then
+    tc=$SIZE_NIGHTLY
+  elif grep -q '^nightly-' <<<"$have" &&
+    grep -qx "date = \"${SIZE_NIGHTLY#nightly-}\"" \
+      "$(rustc +nightly --print sysroot 2>/dev/null)/lib/rustlib/multirust-channel-manifest.toml" 2>/dev/null; then
+    tc=nightly # the same nightly, installed under the channel's name
+  else
+    say "installing $SIZE_NIGHTLY for the size-optimized release wasm (once)" >&2
+    rustup toolchain install "$SIZE_NIGHTLY" --profile minimal >&2 || return 0
+    tc=$SIZE_NIGHTLY
+  fi
+  rustup component list --toolchain "$tc" --installed 2>/dev/null | grep -q '^rust-src' ||
+    rustup component add --toolchain "$tc" rust-src >&2 || return 0
+  rustup target list --toolchain "$tc" --installed 2>/dev/null | grep -qx wasm32-unknown-unknown ||
+    rustup target add --toolchain "$tc" wasm32-unknown-unknown >&2 || return 0
+  echo "$tc"
+}
+
 # build_site [--release]: the wasm, js, css and public/ into target/site,
 # which the server binary embeds. --split puts each lazily loaded page
-# (app/src/lib.rs, `lazy_page!`) into a wasm chunk of its own.
+# (app/src/lib.rs, `lazy_page!`) into a wasm chunk of its own. The release
+# site is size-optimized by nightly when possible (above).
 build_site() {
   ensure_site_deps
+  local tc=""
+  [[ " $* " == *" --release "* ]] && tc=$(size_toolchain)
+  if [ -n "$tc" ]; then
+    say "building the site with $tc, size-optimized (cargo leptos build --frontend-only --split $*)"
+    if (cd "$ROOT" && RUSTUP_TOOLCHAIN=$tc CARGO_UNSTABLE_BUILD_STD=std,panic_abort \
+      CARGO_UNSTABLE_BUILD_STD_FEATURES=optimize_for_size \
+      CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$SIZE_RUSTFLAGS" \
+      cargo leptos build --frontend-only --split "$@"); then
+      SITE_TOOLCHAIN="$tc (size-optimized)"
+      return 0
+    fi
+    say "the $tc build failed: building the site with the stable toolchain instead"
+  elif [[ " $* " == *" --release "* ]]; then
+    say "no nightly toolchain: the release wasm is built by stable (about 13 % larger)"
+  fi
   say "building the site (cargo leptos build --frontend-only --split $*)"
   (cd "$ROOT" && cargo leptos build --frontend-only --split "$@")
+  SITE_TOOLCHAIN=stable
 }

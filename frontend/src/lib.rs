@@ -2,6 +2,9 @@
 
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
+    // A size build (scripts/setup.sh) aborts on panic without running any
+    // hook, so the hook and its message formatting are left out of it.
+    #[cfg(not(wavekeep_size_build))]
     console_error_panic_hook::set_once();
     // Pages live in lazily loaded wasm chunks (`cargo leptos build --split`):
     // hydration waits for the current page's chunk, so it is asynchronous.
