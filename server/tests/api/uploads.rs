@@ -136,6 +136,13 @@ async fn uploads_in_chunks_with_checksums_and_becomes_a_processed_track(b: Backe
     assert_eq!(res.status, StatusCode::OK);
     assert_eq!(hdr(&res, "upload-offset"), bytes.len().to_string());
     let id: i64 = hdr(&res, "wavekeep-track-id").parse().expect("track id");
+    // The final PATCH's lease ended with it: the finished upload can be
+    // terminated at once (a lease left behind would answer 423).
+    let lease: Option<i64> = sqlx::query_scalar("SELECT lock_until FROM uploads")
+        .fetch_one(app.state.db.pool())
+        .await
+        .expect("upload row");
+    assert_eq!(lease, None, "no lease is left on a finished upload");
 
     // Before processing: listed as processing, no duration yet.
     let t = track(&app, &cookie, id).await;
