@@ -312,10 +312,11 @@ async fn real_files(state: &app::state::AppState, owner: i64, n: u64) -> Vec<i64
             owner_id: owner,
             title: Some(format!("real {} {}", WORDS[i as usize % WORDS.len()], i)),
             filename: Some(format!("real-{i}.mp3")),
-            mime: Some("audio/mpeg".into()),
             tags: Some("real, bench".into()),
             visibility: Some(app::tracks::Visibility::Public),
             target: server::ingest::Target::NewTrack,
+            reservation: None,
+            joined_parts: Vec::new(),
         };
         let done = server::ingest::ingest(state, &tmp, &incoming, None, None)
             .await

@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod providers;
 pub mod routes;
 pub mod tracks;
+pub mod uploads;
 
 #[cfg(feature = "ssr")]
 pub mod db;

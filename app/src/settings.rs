@@ -19,6 +19,18 @@ pub struct Settings {
     /// Failed logins per account or per client IP within `login_window` before 429.
     pub login_max_failures: u32,
     pub login_window: Duration,
+    /// Failed logins per account within an hour before 429 (ASVS 2.2.1).
+    pub login_max_failures_per_hour: u32,
+    /// Accounts one client address may register within an hour.
+    pub register_per_hour: u32,
+    /// Longest a client may take to send a request's headers.
+    pub header_timeout: Duration,
+    /// A request body must bring at least `body_min_rate` bytes a second
+    /// over each window of this length (and something within it).
+    pub body_idle: Duration,
+    pub body_min_rate: u64,
+    /// Longest a stop waits for open requests (event streams, uploads).
+    pub drain_timeout: Duration,
     /// Largest request body accepted by forms, server functions and JSON routes.
     pub body_limit_bytes: usize,
     /// Most queued jobs before enqueues answer 503 (back-pressure).
@@ -105,6 +117,12 @@ impl Default for Settings {
             session_ttl: Duration::from_secs(30 * 24 * 3600),
             login_max_failures: 10,
             login_window: Duration::from_secs(60),
+            login_max_failures_per_hour: 100,
+            register_per_hour: 20,
+            header_timeout: Duration::from_secs(15),
+            body_idle: Duration::from_secs(30),
+            body_min_rate: 256,
+            drain_timeout: Duration::from_secs(30),
             body_limit_bytes: 64 * 1024,
             queue_max_depth: 10_000,
             job_retention: Duration::from_secs(7 * 24 * 3600),

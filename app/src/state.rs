@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 
-use crate::auth::session::{LoginThrottle, ViewerCache};
+use crate::auth::session::ViewerCache;
 use crate::db::Db;
 use crate::jobs::queue::Queue;
 use crate::settings::Settings;
@@ -27,7 +27,6 @@ pub struct Shared {
     pub db: Db,
     pub settings: Arc<Settings>,
     pub viewers: ViewerCache,
-    pub login_throttle: LoginThrottle,
     pub queue: Queue,
     pub usage: UsageCache,
     pub caches: TrackCaches,
@@ -51,7 +50,6 @@ impl AppState {
         let _ = crate::telemetry::global();
         AppState(Arc::new(Shared {
             viewers: ViewerCache::new(),
-            login_throttle: LoginThrottle::new(settings.login_max_failures, settings.login_window),
             queue: Queue::new(db.clone(), settings.queue_max_depth),
             usage: UsageCache::new(),
             caches: TrackCaches::new(&db),

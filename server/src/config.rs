@@ -149,6 +149,50 @@ pub struct Config {
         global = true
     )]
     pub login_window_secs: u64,
+    /// Failed logins per account within an hour before 429.
+    #[arg(
+        long,
+        env = "WAVEKEEP_LOGIN_MAX_FAILURES_PER_HOUR",
+        default_value_t = 100,
+        global = true
+    )]
+    pub login_max_failures_per_hour: u32,
+    /// Accounts one client address may register within an hour.
+    #[arg(
+        long,
+        env = "WAVEKEEP_REGISTER_PER_HOUR",
+        default_value_t = 20,
+        global = true
+    )]
+    pub register_per_hour: u32,
+    /// Seconds a client has to send a request's headers.
+    #[arg(
+        long,
+        env = "WAVEKEEP_HEADER_TIMEOUT_SECS",
+        default_value_t = 15,
+        global = true
+    )]
+    pub header_timeout_secs: u64,
+    /// Seconds of a request body's check window: a client that sends
+    /// nothing for this long, or less than the minimum rate over it, is cut off.
+    #[arg(
+        long,
+        env = "WAVEKEEP_BODY_IDLE_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub body_idle_secs: u64,
+    /// Bytes a second a request body must average over each window.
+    #[arg(
+        long,
+        env = "WAVEKEEP_BODY_MIN_RATE",
+        default_value_t = 256,
+        global = true
+    )]
+    pub body_min_rate: u64,
+    /// Seconds a stop waits for open requests before closing them.
+    #[arg(long, env = "WAVEKEEP_DRAIN_SECS", default_value_t = 30, global = true)]
+    pub drain_secs: u64,
     /// Largest body for forms, server functions and JSON routes, in bytes.
     #[arg(long, env = "WAVEKEEP_BODY_LIMIT_BYTES", default_value_t = 64 * 1024, global = true)]
     pub body_limit_bytes: usize,
@@ -371,6 +415,12 @@ impl Config {
             session_ttl: Duration::from_secs(self.session_ttl_hours.max(1) * 3600),
             login_max_failures: self.login_max_failures,
             login_window: Duration::from_secs(self.login_window_secs.max(1)),
+            login_max_failures_per_hour: self.login_max_failures_per_hour.max(1),
+            register_per_hour: self.register_per_hour,
+            header_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
+            body_idle: Duration::from_secs(self.body_idle_secs.max(1)),
+            body_min_rate: self.body_min_rate,
+            drain_timeout: Duration::from_secs(self.drain_secs),
             body_limit_bytes: self.body_limit_bytes.max(1024),
             queue_max_depth: self.queue_max_depth.max(1),
             job_retention: Duration::from_secs(self.job_retention_days * 24 * 3600),

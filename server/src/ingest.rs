@@ -44,12 +44,19 @@ impl Target {
 pub struct Incoming {
     pub owner_id: i64,
     pub title: Option<String>,
+    /// The uploader's name for the file: a title when none is given, and the
+    /// download's extension. Never decides how the file is served.
     pub filename: Option<String>,
-    pub mime: Option<String>,
     pub tags: Option<String>,
     /// A new track's visibility (private when not given).
     pub visibility: Option<Visibility>,
     pub target: Target,
+    /// The quota reservation the bytes were received under (machine API),
+    /// ended in the transaction that stores them.
+    pub reservation: Option<String>,
+    /// Partial tus uploads this file was joined from, deleted in the same
+    /// transaction (until then they count against the quota).
+    pub joined_parts: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +80,8 @@ pub struct Received {
 
 pub const MAX_TITLE: usize = 200;
 pub const MAX_ROLE: usize = 40;
+pub const MAX_TAGS: usize = 500;
+pub const MAX_FILENAME: usize = 255;
 
 /// The first non-blank value among `keys` in name/value pairs (multipart
 /// fields or tus `Upload-Metadata`), trimmed.
@@ -175,34 +184,6 @@ pub fn visibility_from(pairs: &[(String, String)]) -> Result<Option<Visibility>,
     }
 }
 
-/// Quota check: `incoming` more bytes (plus uploads already under way) must
-/// fit in the user's quota; 413 with the figures otherwise.
-pub async fn check_quota(state: &AppState, owner_id: i64, incoming: u64) -> Result<(), AppError> {
-    let usage = state.usage.get(&state.db, owner_id).await?;
-    let quota = usage
-        .quota
-        .map(|q| q.max(0) as u64)
-        .unwrap_or(state.settings.default_quota_bytes);
-    let pending: Option<i64> = sqlx::query_scalar(
-        "SELECT CAST(SUM(length) AS BIGINT) FROM uploads \
-         WHERE owner_id = $1 AND state = 'receiving' AND concat <> 'final' AND expires_at > $2",
-    )
-    .bind(owner_id)
-    .bind(now_ms())
-    .fetch_one(state.db.pool())
-    .await?;
-    let used = usage.used.max(0) as u64 + pending.unwrap_or(0).max(0) as u64;
-    if used.saturating_add(incoming) > quota {
-        return Err(AppError::PayloadTooLarge(format!(
-            "this file ({}) does not fit in your storage quota: {} of {} used",
-            app::fmt::bytes(incoming as i64),
-            app::fmt::bytes(used as i64),
-            app::fmt::bytes(quota as i64)
-        )));
-    }
-    Ok(())
-}
-
 /// Stores the complete file at `file` (linked into storage, then removed)
 /// and writes its rows. With `upload_id`, the upload is marked done in the same
 /// transaction; if another request finalized it first, its result is
@@ -229,6 +210,17 @@ pub async fn ingest(
         .await
         .map_err(|e| AppError::internal("storing an upload", e))?;
     let now = now_ms();
+    let tags: String = incoming
+        .tags
+        .as_deref()
+        .unwrap_or("")
+        .chars()
+        .take(MAX_TAGS)
+        .collect();
+    let filename: Option<String> = incoming
+        .filename
+        .as_deref()
+        .map(|f| f.chars().take(MAX_FILENAME).collect());
     let db = &state.db;
     let turn = db.write_turn().await;
     let mut tx = db.pool().begin().await?;
@@ -239,6 +231,16 @@ pub async fn ingest(
         .bind(incoming.owner_id)
         .execute(&mut *tx)
         .await?;
+    // No purge or sweep may remove the stored file between here and the
+    // commit of the rows that point at it; one that ran since it was linked
+    // above has removed it, so it is linked again.
+    db.lock_content(&mut tx, &sha).await?;
+    if !store.exists(&key).await {
+        store
+            .commit(file, &sha, true)
+            .await
+            .map_err(|e| AppError::internal("storing an upload", e))?;
+    }
 
     if let Some(id) = upload_id {
         // Claims the upload: the loser of a race finds the winner's result.
@@ -271,18 +273,9 @@ pub async fn ingest(
     let asset_id = match existing {
         Some(id) => id,
         None => {
-            let mime = incoming
-                .mime
-                .clone()
-                .filter(|m| m.starts_with("audio/") || m == "application/ogg")
-                .or_else(|| {
-                    incoming
-                        .filename
-                        .as_deref()
-                        .and_then(|f| mime_guess::from_path(f).first())
-                        .map(|m| m.essence_str().to_string())
-                })
-                .unwrap_or_else(|| "application/octet-stream".into());
+            // Until the metadata job recognises the bytes as audio, the file
+            // is nothing but bytes (see `tracks::links::audio_mime`).
+            let mime = app::tracks::links::OCTET_STREAM;
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO assets (owner_id, storage_key, size_bytes, sha256, mime, original_filename, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
@@ -291,8 +284,8 @@ pub async fn ingest(
             .bind(&key)
             .bind(size as i64)
             .bind(&sha)
-            .bind(&mime)
-            .bind(incoming.filename.as_deref())
+            .bind(mime)
+            .bind(filename.as_deref())
             .bind(now)
             .fetch_one(&mut *tx)
             .await?;
@@ -347,7 +340,7 @@ pub async fn ingest(
             .bind(incoming.owner_id)
             .bind(&slug)
             .bind(&title)
-            .bind(incoming.tags.as_deref().unwrap_or(""))
+            .bind(tags)
             .bind(duration_ms)
             .bind(now)
             .bind(incoming.visibility.unwrap_or(Visibility::Private).as_str())
@@ -414,6 +407,17 @@ pub async fn ingest(
             (track_id, *version_id, Some(stem_id))
         }
     };
+    // The bytes in flight are stored now: they stop counting as such.
+    if let Some(r) = &incoming.reservation {
+        app::uploads::db::release_in(&mut tx, r).await?;
+    }
+    for part in &incoming.joined_parts {
+        sqlx::query("DELETE FROM uploads WHERE id = $1 AND owner_id = $2")
+            .bind(part)
+            .bind(incoming.owner_id)
+            .execute(&mut *tx)
+            .await?;
+    }
     if let Some(id) = upload_id {
         sqlx::query(
             "UPDATE uploads SET track_id = $1, version_id = $2, asset_id = $3, lock_token = NULL, lock_until = NULL WHERE id = $4",

@@ -5,6 +5,7 @@ pub mod assets;
 pub mod config;
 pub mod http;
 pub mod ingest;
+pub mod listen;
 pub mod media;
 pub mod telemetry;
 pub mod worker;
@@ -116,13 +117,22 @@ pub fn router(state: AppState) -> Router {
         // answers are not JSON.
         .layer(axum::extract::DefaultBodyLimit::disable());
 
-    // Media bytes behind signed links: never compressed, never buffered.
+    // Media bytes behind signed links: never compressed, never buffered,
+    // and never run as a page (every answer, errors included, is sandboxed).
     let media = Router::new()
         .route("/media/{asset_id}/{mode}/{name}", get(http::media::asset))
         .route(
             "/media/stems/{version_id}/{name}",
             get(http::media::stems_zip),
-        );
+        )
+        .layer(SetResponseHeaderLayer::overriding(
+            ::http::header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(http::security::MEDIA_CSP),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            ::http::header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ));
 
     // The admin API: each handler takes `AdminUser` (401 anonymous, 403 users).
     let admin = Router::new()
@@ -143,6 +153,10 @@ pub fn router(state: AppState) -> Router {
         .route("/queues/{kind}/resume", post(http::admin::resume));
 
     let instrumentation = state.settings.instrumentation;
+    let body_limits = http::body_guard::BodyLimits {
+        idle: state.settings.body_idle,
+        min_rate: state.settings.body_min_rate,
+    };
     let app = Router::new()
         .route("/healthz", get(http::health::healthz))
         .route("/metrics", get(http::metrics::prometheus))
@@ -173,6 +187,12 @@ pub fn router(state: AppState) -> Router {
             ::http::header::REFERRER_POLICY,
             HeaderValue::from_static("same-origin"),
         ))
+        // Pages set their own policy (with the render's nonce); anything
+        // else may load nothing and be framed by nobody.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            ::http::header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(http::security::DEFAULT_CSP),
+        ))
         // Fastest levels: on small dynamic answers the default brotli and
         // gzip levels cost more CPU than the whole request (bench/RESULTS.md).
         .layer(
@@ -184,7 +204,16 @@ pub fn router(state: AppState) -> Router {
                         .and(NotForContentType::const_new("application/zip")),
                 ),
         )
-        .layer(TraceLayer::new_for_http());
+        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            http::security::hsts,
+        ))
+        // Every body that may carry bytes is read through the slow-sender
+        // and greedy-reader guard.
+        .layer(axum::middleware::map_request(move |req| async move {
+            http::body_guard::guard_request(body_limits, req)
+        }));
     // Outermost, so the time includes every other layer.
     let app = if instrumentation {
         app.layer(http::metrics::TrackLayer)
@@ -210,6 +239,7 @@ fn render_context(state: &AppState) -> impl Fn() + Clone + Send + Sync + 'static
         if let Some(split) = &split {
             provide_context(split.clone());
         }
+        http::security::page_policy();
     }
 }
 
@@ -249,14 +279,13 @@ pub async fn serve(
     ));
     let scheduler = tokio::spawn(worker::schedule(state.queue.clone()));
     let collector = tokio::spawn(telemetry::collect(state.clone()));
+    let options = listen::ListenOptions {
+        header_timeout: state.settings.header_timeout,
+        drain_timeout: state.settings.drain_timeout,
+    };
     let app = router(state);
     tracing::info!(addr = %listener.local_addr()?, "wavekeep listening");
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    listen::run(listener, app, options, shutdown).await?;
     scheduler.abort();
     collector.abort();
     pg_listen.abort();

@@ -135,10 +135,14 @@ pub async fn delete_expired_sessions(db: &Db) -> Result<u64, AppError> {
     Ok(res.rows_affected())
 }
 
-pub async fn viewer_by_api_key(db: &Db, key_hash: &str) -> Result<Option<(Viewer, i64)>, AppError> {
+/// The viewer behind an unrevoked key, the key's id and when it was last used.
+pub async fn viewer_by_api_key(
+    db: &Db,
+    key_hash: &str,
+) -> Result<Option<(Viewer, i64, Option<i64>)>, AppError> {
     let row = sqlx::query(
-        "SELECT u.id, u.email, u.role, k.id AS key_id FROM api_keys k JOIN users u ON u.id = k.user_id \
-         WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+        "SELECT u.id, u.email, u.role, k.id AS key_id, k.last_used_at FROM api_keys k \
+         JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
     )
     .bind(key_hash)
     .fetch_optional(db.pool())
@@ -151,6 +155,7 @@ pub async fn viewer_by_api_key(db: &Db, key_hash: &str) -> Result<Option<(Viewer
                 role: role_of(r.get::<&str, _>("role")),
             },
             r.get("key_id"),
+            r.get("last_used_at"),
         )
     }))
 }

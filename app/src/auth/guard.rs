@@ -24,7 +24,7 @@ fn request_parts() -> Result<Parts, AppError> {
 pub async fn viewer() -> Result<Option<Viewer>, AppError> {
     let state = app_state()?;
     let parts = request_parts()?;
-    session::resolve(&state.db, &state.viewers, &parts.headers).await
+    session::resolve(&state, &parts.headers).await
 }
 
 pub async fn require_user() -> Result<Viewer, AppError> {
@@ -72,9 +72,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        Ok(MaybeUser(
-            session::resolve(&state.db, &state.viewers, &parts.headers).await?,
-        ))
+        Ok(MaybeUser(session::resolve(&state, &parts.headers).await?))
     }
 }
 
@@ -90,7 +88,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        session::resolve(&state.db, &state.viewers, &parts.headers)
+        session::resolve(&state, &parts.headers)
             .await?
             .map(CurrentUser)
             .ok_or(AppError::Unauthorized)

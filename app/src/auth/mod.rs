@@ -14,6 +14,8 @@ pub mod password;
 pub mod service;
 #[cfg(feature = "ssr")]
 pub mod session;
+#[cfg(feature = "ssr")]
+pub mod throttle;
 
 use serde::{Deserialize, Serialize};
 

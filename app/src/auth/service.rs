@@ -1,7 +1,10 @@
 //! What accounts do, as plain async functions: the server functions and
 //! routes are thin adapters over these, and tests call them directly.
 
+use std::time::Duration;
+
 use super::session::{hash_token, new_token, session_token, API_KEY_PREFIX};
+use super::throttle::{self, Limit};
 use super::{db, password, rules, NewApiKey, Role, Viewer};
 use crate::errors::AppError;
 use crate::state::AppState;
@@ -29,6 +32,17 @@ pub fn check_new_account(email: &str, password: &str) -> Result<String, AppError
     Ok(email)
 }
 
+/// Accounts a client address may create in an hour (counted before the
+/// account is made; a failed attempt is taken back).
+fn registration_limits(state: &AppState, client: &ClientInfo) -> [Limit; 1] {
+    [Limit::new(
+        "register-ip",
+        &client.ip,
+        state.settings.register_per_hour,
+        Duration::from_secs(3600),
+    )]
+}
+
 pub async fn register(
     state: &AppState,
     email: &str,
@@ -36,8 +50,20 @@ pub async fn register(
     client: &ClientInfo,
 ) -> Result<SignedIn, AppError> {
     let email = check_new_account(email, password)?;
-    let hash = password::hash(password.to_string()).await?;
-    let id = db::create_user(&state.db, &email, &hash, Role::User).await?;
+    let limits = registration_limits(state, client);
+    throttle::hit(&state.db, &limits).await?;
+    let created = async {
+        let hash = password::hash(password.to_string()).await?;
+        db::create_user(&state.db, &email, &hash, Role::User).await
+    }
+    .await;
+    let id = match created {
+        Ok(id) => id,
+        Err(e) => {
+            throttle::undo(&state.db, &limits).await;
+            return Err(e);
+        }
+    };
     tracing::info!(user.id = id, "account registered");
     start_session(
         state,
@@ -51,15 +77,35 @@ pub async fn register(
     .await
 }
 
+/// The limits a login attempt counts against: failures per account and
+/// per client address within the short window, and per account within an
+/// hour (ASVS 2.2.1). Emails are counted lowercased.
+fn login_limits(state: &AppState, email: &str, client: &ClientInfo) -> [Limit; 3] {
+    let s = &state.settings;
+    [
+        Limit::new("login-acct", email, s.login_max_failures, s.login_window),
+        Limit::new("login-ip", &client.ip, s.login_max_failures, s.login_window),
+        Limit::new(
+            "login-acct-hour",
+            email,
+            s.login_max_failures_per_hour,
+            Duration::from_secs(3600),
+        ),
+    ]
+}
+
+/// Every attempt counts against the limits before the password is checked
+/// (so parallel guesses cannot pass together); a successful one is taken
+/// back, so only failures add up.
 pub async fn login(
     state: &AppState,
     email: &str,
     password: &str,
     client: &ClientInfo,
 ) -> Result<SignedIn, AppError> {
-    let email = email.trim().to_lowercase();
-    let keys = [format!("acct:{email}"), format!("ip:{}", client.ip)];
-    state.login_throttle.check(&keys).await?;
+    let email: String = email.trim().to_lowercase().chars().take(320).collect();
+    let limits = login_limits(state, &email, client);
+    throttle::hit(&state.db, &limits).await?;
     let row = db::find_for_login(&state.db, &email).await?;
     let ok = password::verify(
         password.to_string(),
@@ -68,7 +114,7 @@ pub async fn login(
     .await;
     match row {
         Some(r) if ok => {
-            state.login_throttle.clear(&keys[0]).await;
+            throttle::undo(&state.db, &limits).await;
             start_session(
                 state,
                 Viewer {
@@ -81,7 +127,6 @@ pub async fn login(
             .await
         }
         _ => {
-            state.login_throttle.record_failure(&keys).await;
             tracing::info!(client.ip = %client.ip, "failed login");
             Err(AppError::InvalidCredentials)
         }
@@ -108,7 +153,7 @@ async fn start_session(
 }
 
 pub async fn logout(state: &AppState, headers: &http::HeaderMap) -> Result<(), AppError> {
-    if let Some(token) = session_token(headers) {
+    if let Some(token) = session_token(headers, &state.settings) {
         let hash = hash_token(&token);
         db::delete_session(&state.db, &hash).await?;
         state.viewers.invalidate(&hash).await;

@@ -1,10 +1,11 @@
-//! Credentials on the wire: session cookies and bearer API keys, the cache of
-//! resolved viewers, and the login throttle.
+//! Credentials on the wire: session cookies and bearer API keys, and the
+//! cache of resolved sessions. API keys are looked up on every request, so
+//! a revoked key is refused at once by every process on the database.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use http::header::{AUTHORIZATION, COOKIE};
@@ -14,11 +15,15 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use super::{db, Viewer};
-use crate::db::Db;
 use crate::errors::AppError;
 use crate::settings::Settings;
 
+/// The session cookie over plain http (a local install).
 pub const SESSION_COOKIE: &str = "wk_session";
+/// … and over https: the `__Host-` prefix makes browsers accept it only when
+/// set `Secure`, for `/`, by this very host (no subdomain or http page can
+/// plant or overwrite it).
+pub const SECURE_SESSION_COOKIE: &str = "__Host-wk_session";
 pub const API_KEY_PREFIX: &str = "wk_";
 
 /// 32 random bytes, hex encoded: a session token or the body of an API key.
@@ -34,7 +39,12 @@ pub fn hash_token(token: &str) -> String {
 }
 
 pub fn session_cookie(token: &str, max_age: Duration, secure: bool) -> String {
-    cookie::Cookie::build((SESSION_COOKIE, token.to_string()))
+    let name = if secure {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    };
+    cookie::Cookie::build((name, token.to_string()))
         .path("/")
         .http_only(true)
         .same_site(cookie::SameSite::Lax)
@@ -58,19 +68,25 @@ pub fn is_https(headers: &HeaderMap, settings: &Settings) -> bool {
                 .is_some_and(|v| v.eq_ignore_ascii_case("https")))
 }
 
-/// The client address used for throttling and download history.
+/// The client address used for throttling and download history. Behind a
+/// trusted proxy it is the rightmost `X-Forwarded-For` entry: the address
+/// the proxy itself saw (entries to its left were written by the client and
+/// prove nothing).
 pub fn client_ip(
     headers: &HeaderMap,
     extensions: &http::Extensions,
     settings: &Settings,
 ) -> String {
     if settings.trust_proxy {
-        if let Some(first) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-        {
-            return first.trim().to_string();
+        let rightmost = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .rfind(|v| !v.is_empty());
+        if let Some(ip) = rightmost.and_then(|v| v.parse::<std::net::IpAddr>().ok()) {
+            return ip.to_string();
         }
     }
     extensions
@@ -79,15 +95,25 @@ pub fn client_ip(
         .unwrap_or_else(|| "unknown".into())
 }
 
-pub fn session_token(headers: &HeaderMap) -> Option<String> {
-    headers
+/// The session token of a request: the `__Host-` cookie, or, on a request
+/// that did not come over https, the plain one.
+pub fn session_token(headers: &HeaderMap, settings: &Settings) -> Option<String> {
+    let https = is_https(headers, settings);
+    let cookies: Vec<cookie::Cookie<'_>> = headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(cookie::Cookie::split_parse)
         .filter_map(Result::ok)
-        .find(|c| c.name() == SESSION_COOKIE && !c.value().is_empty())
-        .map(|c| c.value().to_string())
+        .filter(|c| !c.value().is_empty())
+        .collect();
+    let named = |name: &str| {
+        cookies
+            .iter()
+            .find(|c| c.name() == name)
+            .map(|c| c.value().to_string())
+    };
+    named(SECURE_SESSION_COOKIE).or_else(|| if https { None } else { named(SESSION_COOKIE) })
 }
 
 /// The `Authorization: Bearer` credential, if any.
@@ -100,28 +126,26 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// Resolves the credential on a request, if any. A present but wrong bearer
-/// key is an error (401) rather than silently anonymous.
+/// Resolves the credential on a request, if any. A present but wrong (or
+/// revoked) bearer key is an error (401) rather than silently anonymous.
 pub async fn resolve(
-    db: &Db,
-    cache: &ViewerCache,
+    state: &crate::state::AppState,
     headers: &HeaderMap,
 ) -> Result<Option<Viewer>, AppError> {
+    let (db, cache) = (&state.db, &state.viewers);
     if let Some(key) = bearer_token(headers) {
+        // Never cached: a revocation holds at once, in every process.
         let hash = hash_token(key);
-        if let Some(v) = cache.get(&hash).await {
-            cache.seen(v.id).await;
-            return Ok(Some(v));
-        }
-        let Some((viewer, key_id)) = db::viewer_by_api_key(db, &hash).await? else {
+        let Some((viewer, key_id, last_used)) = db::viewer_by_api_key(db, &hash).await? else {
             return Err(AppError::Unauthorized);
         };
-        db::touch_api_key(db, key_id).await?;
+        if last_used.is_none_or(|t| crate::db::now_ms() - t >= KEY_TOUCH_MS) {
+            db::touch_api_key(db, key_id).await?;
+        }
         cache.seen(viewer.id).await;
-        cache.insert(hash, viewer.clone()).await;
         return Ok(Some(viewer));
     }
-    let Some(token) = session_token(headers) else {
+    let Some(token) = session_token(headers, &state.settings) else {
         return Ok(None);
     };
     let hash = hash_token(&token);
@@ -137,10 +161,13 @@ pub async fn resolve(
     Ok(viewer)
 }
 
+/// An API key's "last used" time is written at most this often.
+const KEY_TOUCH_MS: i64 = 60_000;
+
 const ACTIVE_WINDOW: Duration = Duration::from_secs(300);
 
-/// Resolved viewers by credential hash, so a request costs no query for 30 s.
-/// Logout, key revocation and role changes invalidate their entries.
+/// Resolved sessions by credential hash, so a request costs no query for
+/// 30 s. Logout and role changes invalidate their entries.
 #[derive(Clone)]
 pub struct ViewerCache {
     inner: Cache<String, Viewer>,
@@ -236,70 +263,6 @@ impl ViewerCache {
     }
 }
 
-/// Failed logins counted per key (`acct:<email>`, `ip:<addr>`) in a window
-/// that starts at the first failure; at `max` failures the key answers 429
-/// until the window ends.
-#[derive(Clone)]
-pub struct LoginThrottle {
-    windows: Cache<String, Arc<FailureWindow>>,
-    max: u32,
-    window: Duration,
-}
-
-struct FailureWindow {
-    started: Instant,
-    failures: AtomicU32,
-}
-
-impl LoginThrottle {
-    pub fn new(max: u32, window: Duration) -> Self {
-        LoginThrottle {
-            windows: Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_live(window)
-                .build(),
-            max: max.max(1),
-            window,
-        }
-    }
-
-    /// `Err(TooManyRequests)` when any of `keys` is over its limit.
-    pub async fn check(&self, keys: &[String]) -> Result<(), AppError> {
-        for key in keys {
-            if let Some(w) = self.windows.get(key).await {
-                let elapsed = w.started.elapsed();
-                if w.failures.load(Ordering::Relaxed) >= self.max && elapsed < self.window {
-                    let left = self.window.saturating_sub(elapsed);
-                    let retry_after_secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
-                    return Err(AppError::TooManyRequests {
-                        retry_after_secs: retry_after_secs.max(1),
-                    });
-                }
-            }
-        }
-        Ok(())
-    }
-
-    pub async fn record_failure(&self, keys: &[String]) {
-        for key in keys {
-            let w = self
-                .windows
-                .get_with(key.clone(), async {
-                    Arc::new(FailureWindow {
-                        started: Instant::now(),
-                        failures: AtomicU32::new(0),
-                    })
-                })
-                .await;
-            w.failures.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    pub async fn clear(&self, key: &str) {
-        self.windows.invalidate(key).await;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,22 +273,44 @@ mod tests {
         assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax") && !c.contains("Secure"));
         let c = session_cookie("abc", Duration::from_secs(60), true);
         assert!(c.contains("Secure"), "{c}");
+        assert!(c.starts_with("__Host-wk_session=abc"), "{c}");
+        assert!(c.contains("Path=/") && !c.contains("Domain"), "{c}");
     }
 
-    #[tokio::test]
-    async fn throttle_counts_per_key() {
-        let t = LoginThrottle::new(3, Duration::from_secs(60));
-        let a = vec!["acct:a".to_string()];
-        for _ in 0..3 {
-            assert!(t.check(&a).await.is_ok());
-            t.record_failure(&a).await;
-        }
-        match t.check(&a).await {
-            Err(AppError::TooManyRequests { retry_after_secs }) => {
-                assert!((1..=60).contains(&retry_after_secs))
-            }
-            other => panic!("expected 429, got {other:?}"),
-        }
-        assert!(t.check(&["acct:b".to_string()]).await.is_ok());
+    #[test]
+    fn the_proxy_seen_address_is_the_rightmost() {
+        let settings = Settings {
+            trust_proxy: true,
+            ..Settings::default()
+        };
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", "6.6.6.6, 10.1.1.1".parse().expect("hv"));
+        h.append("x-forwarded-for", "203.0.113.7".parse().expect("hv"));
+        let ext = http::Extensions::new();
+        assert_eq!(client_ip(&h, &ext, &settings), "203.0.113.7");
+        let untrusted = Settings::default();
+        assert_eq!(client_ip(&h, &ext, &untrusted), "unknown");
+    }
+
+    #[test]
+    fn https_requests_take_only_the_host_cookie() {
+        let https = Settings {
+            public_url: "https://wk.example".into(),
+            ..Settings::default()
+        };
+        let mut h = HeaderMap::new();
+        h.insert(COOKIE, "wk_session=planted".parse().expect("hv"));
+        assert_eq!(session_token(&h, &https), None);
+        assert_eq!(
+            session_token(&h, &Settings::default()).as_deref(),
+            Some("planted")
+        );
+        h.insert(
+            COOKIE,
+            "wk_session=planted; __Host-wk_session=real"
+                .parse()
+                .expect("hv"),
+        );
+        assert_eq!(session_token(&h, &https).as_deref(), Some("real"));
     }
 }

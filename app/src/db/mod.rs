@@ -166,6 +166,43 @@ impl Db {
         }
     }
 
+    /// Takes, for the rest of the transaction on `conn`, the lock that
+    /// serializes everything that links or removes the stored file with
+    /// content `sha256`: an ingest linking it and rows pointing at it, a purge
+    /// or sweep checking that no row does and removing it. On PostgreSQL a
+    /// transaction-scoped advisory lock on the hash; on SQLite the database's
+    /// write lock (one writer at a time covers every hash). Must be the
+    /// transaction's first statement on SQLite, so its reads see the latest
+    /// commits.
+    pub async fn lock_content(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        sha256: &str,
+    ) -> Result<(), sqlx::Error> {
+        match self.backend {
+            Backend::Postgres => {
+                let mut key = [0u8; 8];
+                let digits = sha256.as_bytes();
+                for (i, k) in key.iter_mut().enumerate() {
+                    let hi = digits.get(2 * i).copied().unwrap_or(b'0');
+                    let lo = digits.get(2 * i + 1).copied().unwrap_or(b'0');
+                    *k = (hex_value(hi) << 4) | hex_value(lo);
+                }
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(i64::from_be_bytes(key))
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Backend::Sqlite => {
+                // A write statement takes the write lock even when it changes nothing.
+                sqlx::query("UPDATE users SET id = id WHERE id = -1")
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     /// The connection URL (a secret: it may hold a password).
     pub fn url(&self) -> &secrecy::SecretString {
         &self.url
@@ -218,6 +255,15 @@ impl Db {
     pub async fn close(&self) {
         self.jobs_pool.close().await;
         self.pool.close().await;
+    }
+}
+
+fn hex_value(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        b'a'..=b'f' => c - b'a' + 10,
+        b'A'..=b'F' => c - b'A' + 10,
+        _ => 0,
     }
 }
 

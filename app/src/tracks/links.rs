@@ -36,24 +36,48 @@ pub fn safe_name(base: &str, original: Option<&str>) -> String {
     }
 }
 
-/// The Content-Type to stream a file as, from what its metadata says
-/// (codec and container), else the type it was uploaded with.
-pub fn audio_mime(codec: Option<&str>, container: Option<&str>, uploaded: &str) -> String {
-    match codec {
-        Some("mp3") => "audio/mpeg".into(),
-        Some("aac") | Some("alac") => "audio/mp4".into(),
+/// The type a stored file is served as, decided from its bytes: what the
+/// metadata job's decoder recognised (codec, then container). Always an
+/// `audio/*` type or `application/octet-stream`; never what the uploader
+/// claimed (a name or type chosen by a client could make a browser run the
+/// file as a page).
+pub fn audio_mime(codec: Option<&str>, container: Option<&str>) -> &'static str {
+    let by_container = |c: Option<&str>| match c {
+        Some("wav") | Some("wave") | Some("riff") => Some("audio/wav"),
+        Some("aiff") => Some("audio/aiff"),
+        Some("ogg") => Some("audio/ogg"),
+        Some("webm") | Some("mkv") => Some("audio/webm"),
+        Some("mp4") | Some("isomp4") | Some("m4a") => Some("audio/mp4"),
+        Some("flac") => Some("audio/flac"),
+        Some("mp3") => Some("audio/mpeg"),
+        Some("adts") | Some("aac") => Some("audio/aac"),
+        Some("caf") => Some("audio/x-caf"),
+        _ => None,
+    };
+    let by_codec = match codec {
+        None => return OCTET_STREAM,
+        Some("mp3") | Some("mp2") | Some("mp1") => Some("audio/mpeg"),
+        Some("aac") | Some("alac") => match container {
+            Some("adts") | Some("aac") => Some("audio/aac"),
+            _ => Some("audio/mp4"),
+        },
         Some("opus") | Some("vorbis") => match container {
-            Some("webm") | Some("mkv") => "audio/webm".into(),
-            _ => "audio/ogg".into(),
+            Some("webm") | Some("mkv") => Some("audio/webm"),
+            _ => Some("audio/ogg"),
         },
-        Some("flac") => "audio/flac".into(),
-        Some(c) if c.starts_with("pcm") => match container {
-            Some("aiff") => "audio/aiff".into(),
-            _ => "audio/wav".into(),
+        Some("flac") => match container {
+            Some("ogg") => Some("audio/ogg"),
+            _ => Some("audio/flac"),
         },
-        _ => uploaded.to_string(),
-    }
+        Some(_) => None,
+    };
+    by_codec
+        .or_else(|| by_container(container))
+        .unwrap_or(OCTET_STREAM)
 }
+
+/// What a file nobody recognised as audio is sent as (always as an attachment).
+pub const OCTET_STREAM: &str = "application/octet-stream";
 
 /// What the player plays: the original when browsers play it well, else the
 /// preview once it exists, else the original (it may still play). The link
@@ -65,7 +89,10 @@ pub fn playback(
     base: &str,
     user: Option<i64>,
 ) -> Option<Playback> {
-    if asset.processing_error.is_some() {
+    // Only a file the decoder recognised as audio is ever streamed: until
+    // its metadata succeeded there is no link to play (a download is still
+    // possible, always as an attachment).
+    if asset.processing_error.is_some() || asset.codec.is_none() {
         return None;
     }
     let ttl = state.settings.stream_link_ttl;
@@ -81,11 +108,7 @@ pub fn playback(
     let path = format!("/media/{}/stream/{name}", asset.id);
     Some(Playback {
         src: state.secrets.sign(&path, ttl, user),
-        mime: audio_mime(
-            asset.codec.as_deref(),
-            asset.container.as_deref(),
-            &asset.mime,
-        ),
+        mime: audio_mime(asset.codec.as_deref(), asset.container.as_deref()).to_string(),
         preview: false,
     })
 }
@@ -123,5 +146,31 @@ mod tests {
         assert_eq!(safe_name("../../etc", Some("a.b/../c")), "etc.c");
         assert_eq!(safe_name("", None), "audio");
         assert_eq!(safe_name("drums", Some("noext")), "drums");
+    }
+
+    #[test]
+    fn served_types_are_audio_or_octet_stream() {
+        assert_eq!(audio_mime(Some("mp3"), Some("mp3")), "audio/mpeg");
+        assert_eq!(audio_mime(Some("pcm_s16le"), Some("wav")), "audio/wav");
+        assert_eq!(audio_mime(Some("pcm_s16be"), Some("aiff")), "audio/aiff");
+        assert_eq!(audio_mime(Some("opus"), Some("webm")), "audio/webm");
+        assert_eq!(audio_mime(Some("aac"), Some("mp4")), "audio/mp4");
+        assert_eq!(audio_mime(None, None), OCTET_STREAM);
+        assert_eq!(audio_mime(Some("mystery"), Some("html")), OCTET_STREAM);
+        for codec in [
+            "mp3",
+            "flac",
+            "vorbis",
+            "opus",
+            "aac",
+            "alac",
+            "pcm_f32le",
+            "x",
+        ] {
+            for container in ["mp3", "ogg", "wav", "mp4", "html", "svg"] {
+                let m = audio_mime(Some(codec), Some(container));
+                assert!(m.starts_with("audio/") || m == OCTET_STREAM, "{m}");
+            }
+        }
     }
 }

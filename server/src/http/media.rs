@@ -7,9 +7,14 @@
 //!   end is 416 with `Content-Range: bytes */len`; several ranges, or
 //!   overlapping ones, are refused (416) rather than served as many small
 //!   parts. `If-Range`, `If-None-Match` and `If-Modified-Since` are honoured.
-//! * Strong ETags from the content hash (files are content-addressed), the
-//!   type from the file's metadata, `nosniff`, and a `Content-Disposition`
-//!   with a safe name.
+//! * Strong ETags from the content hash (files are content-addressed) and a
+//!   `Content-Disposition` with a safe name.
+//! * Uploaded bytes never run as a page on our origin: the type is decided
+//!   from what the decoder recognised (an `audio/*` type, else
+//!   `application/octet-stream`), never from the uploader's name or type;
+//!   anything not recognised as audio is only ever an attachment; and every
+//!   answer of these routes carries `Content-Security-Policy: sandbox;
+//!   default-src 'none'` and `nosniff` (set on the whole media router).
 //! * Bytes stream from disk in 64 KiB reads; a file is never held in memory.
 //!   The stems archive is written as it is sent (stored, not recompressed).
 //! * A download (not a stream) lands in the downloads table with the user
@@ -135,7 +140,7 @@ pub async fn asset(
         ..
     } = link;
     let row = match sqlx::query(
-        "SELECT storage_key, sha256, mime, codec, container, created_at, preview_key, preview_at \
+        "SELECT storage_key, sha256, codec, container, created_at, preview_key, preview_at \
          FROM assets WHERE id = $1",
     )
     .bind(asset_id)
@@ -155,18 +160,21 @@ pub async fn asset(
     let sha: String = row.get("sha256");
     let created: i64 = row.get("created_at");
     let served = match mode.as_str() {
-        "stream" | "download" => Served {
-            path: store.path_of(row.get::<&str, _>("storage_key")),
-            mime: audio_mime(
+        "stream" | "download" => {
+            let mime = audio_mime(
                 row.get::<Option<&str>, _>("codec"),
                 row.get::<Option<&str>, _>("container"),
-                row.get::<&str, _>("mime"),
-            ),
-            etag: format!("\"{}\"", &sha[..32.min(sha.len())]),
-            modified_ms: created,
-            attachment: mode == "download",
-            name: name.clone(),
-        },
+            );
+            Served {
+                path: store.path_of(row.get::<&str, _>("storage_key")),
+                mime: mime.to_string(),
+                etag: format!("\"{}\"", &sha[..32.min(sha.len())]),
+                modified_ms: created,
+                // Only what the decoder recognised as audio plays inline.
+                attachment: mode == "download" || !mime.starts_with("audio/"),
+                name: name.clone(),
+            }
+        }
         "preview" => {
             let (Some(key), Some(at)) = (
                 row.get::<Option<String>, _>("preview_key"),

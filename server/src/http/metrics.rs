@@ -41,8 +41,22 @@ thread_local! {
         RefCell::new(HashMap::new());
 }
 
+/// The method as a label: the standard ones by name, any other (clients may
+/// send any token) as `OTHER`, so no request can add label values.
+fn method_label(method: &http::Method) -> http::Method {
+    use http::Method as M;
+    match *method {
+        M::GET | M::HEAD | M::POST | M::PUT | M::PATCH | M::DELETE | M::OPTIONS => method.clone(),
+        _ => OTHER_METHOD.clone(),
+    }
+}
+
+static OTHER_METHOD: std::sync::LazyLock<http::Method> = std::sync::LazyLock::new(|| {
+    http::Method::from_bytes(b"OTHER").unwrap_or(http::Method::CONNECT)
+});
+
 fn handles(method: &http::Method, route: String, status: u16) -> Handles {
-    let key = (method.clone(), route, status);
+    let key = (method_label(method), route, status);
     if let Some(h) = HANDLES.with_borrow(|m| m.get(&key).cloned()) {
         return h;
     }
@@ -176,7 +190,7 @@ pub async fn prometheus(
         })
     });
     if !token_ok {
-        let viewer = session::resolve(&state.db, &state.viewers, &headers)
+        let viewer = session::resolve(&state, &headers)
             .await?
             .ok_or(AppError::Unauthorized)?;
         if !viewer.is_admin() {

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod api_v1;
+pub mod body_guard;
 pub mod csrf;
 pub mod etag;
 pub mod health;
@@ -9,5 +10,6 @@ pub mod json;
 pub mod media;
 pub mod metrics;
 pub mod rate;
+pub mod security;
 pub mod tracks_v1;
 pub mod tus;

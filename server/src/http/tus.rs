@@ -38,11 +38,11 @@ pub const EXTENSIONS: &str =
 pub const CHECKSUMS: &str = "sha1,sha256,md5";
 pub const BASE: &str = "/api/uploads";
 const OCTET: &str = "application/offset+octet-stream";
+/// Largest `Upload-Metadata` header accepted.
+const MAX_METADATA: usize = 16 * 1024;
 /// A PATCH's hold on its upload; renewed while bytes flow.
 const LOCK_TTL: Duration = Duration::from_secs(30);
 const LOCK_RENEW: Duration = Duration::from_secs(10);
-/// A PATCH whose client sends nothing for this long ends (keeping what came).
-const READ_IDLE: Duration = Duration::from_secs(30);
 
 /// sha256 state of unfinished uploads, keyed by upload id, with the offset it
 /// covers: a PATCH that continues where the last one ended in this process
@@ -261,10 +261,11 @@ impl Upload {
             owner_id: self.owner_id,
             title: self.title.clone(),
             filename: self.filename.clone(),
-            mime: ingest::field(&m, &["filetype", "type", "mime"]).map(str::to_string),
             tags: ingest::field(&m, &["tags"]).map(str::to_string),
             visibility: ingest::visibility_from(&m).ok().flatten(),
             target: self.target(),
+            reservation: None,
+            joined_parts: Vec::new(),
         }
     }
 
@@ -355,6 +356,12 @@ pub async fn create(
 async fn create_inner(state: AppState, owner_id: i64, headers: HeaderMap, body: Body) -> TusResult {
     check_version(&headers)?;
     let raw_meta = header(&headers, &UPLOAD_METADATA).unwrap_or("").to_string();
+    if raw_meta.len() > MAX_METADATA {
+        return Err(Tus::error(
+            StatusCode::BAD_REQUEST,
+            format!("Upload-Metadata is larger than {MAX_METADATA} bytes"),
+        ));
+    }
     let m = parse_metadata(&raw_meta)?;
     let target = ingest::target_from(&m)?;
     ingest::visibility_from(&m)?;
@@ -400,7 +407,6 @@ async fn create_inner(state: AppState, owner_id: i64, headers: HeaderMap, body: 
         return Err(Tus::error(StatusCode::BAD_REQUEST, "the file is empty"));
     }
     ingest::check_target(&state.db, owner_id, &target).await?;
-    ingest::check_quota(&state, owner_id, length).await?;
 
     let id = new_upload_id();
     let path = part_path(&state, &id)?;
@@ -414,27 +420,41 @@ async fn create_inner(state: AppState, owner_id: i64, headers: HeaderMap, body: 
         ingest::field(&m, &["filename", "name"]).map(|s| s.chars().take(255).collect::<String>());
     let title = ingest::field(&m, &["title"])
         .map(|s| s.chars().take(ingest::MAX_TITLE).collect::<String>());
-    let turn = state.db.write_turn().await;
-    let inserted = sqlx::query(
-        "INSERT INTO uploads (id, owner_id, length, metadata, concat, filename, title, target, target_id, \
-         stem_role, expires_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
-    )
-    .bind(&id)
-    .bind(owner_id)
-    .bind(length as i64)
-    .bind(&raw_meta)
-    .bind(concat)
-    .bind(filename)
-    .bind(title)
-    .bind(target.name())
-    .bind(target_id)
-    .bind(role)
-    .bind(expires_at)
-    .bind(now)
-    .execute(state.db.pool())
+    // The quota check and the upload row (which counts against the quota
+    // until it is finished or expires) are one transaction.
+    let inserted = async {
+        let _turn = state.db.write_turn().await;
+        let mut tx = state.db.pool().begin().await?;
+        app::uploads::db::check_room(
+            &mut tx,
+            owner_id,
+            length,
+            state.settings.default_quota_bytes,
+        )
+        .await?;
+        sqlx::query(
+            "INSERT INTO uploads (id, owner_id, length, metadata, concat, filename, title, target, target_id, \
+             stem_role, expires_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+        )
+        .bind(&id)
+        .bind(owner_id)
+        .bind(length as i64)
+        .bind(&raw_meta)
+        .bind(concat)
+        .bind(filename)
+        .bind(title)
+        .bind(target.name())
+        .bind(target_id)
+        .bind(role)
+        .bind(expires_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok::<(), AppError>(())
+    }
     .await;
-    drop(turn);
     if let Err(e) = inserted {
         let _ = tokio::fs::remove_file(&path).await;
         return Err(e.into());
@@ -476,8 +496,15 @@ fn new_upload_id() -> String {
     app::auth::session::new_token()[..32].to_string()
 }
 
+/// Most partial uploads one concatenation may join.
+const MAX_PARTS: usize = 256;
+
 /// `Upload-Concat: final;<url> <url> …`: joins finished partial uploads of
-/// this user, in order, into one file and finalizes it at once.
+/// this user, in order, into one file and finalizes it at once. Each part
+/// is listed once and must be the user's own; the parts are claimed
+/// together (their lease), so two concatenations cannot use the same part.
+/// Their bytes already count against the quota since they were created, and
+/// they stop counting in the transaction that stores the joined file.
 async fn concatenate(
     state: &AppState,
     owner_id: i64,
@@ -486,11 +513,25 @@ async fn concatenate(
     m: &[(String, String)],
     target: Target,
 ) -> TusResult {
-    let ids: Vec<&str> = list.split_whitespace().filter_map(id_from_url).collect();
-    if ids.is_empty() || ids.len() != list.split_whitespace().count() {
+    let urls: Vec<&str> = list.split_whitespace().collect();
+    let ids: Vec<&str> = urls.iter().filter_map(|u| id_from_url(u)).collect();
+    if ids.is_empty() || ids.len() != urls.len() {
         return Err(Tus::error(
             StatusCode::BAD_REQUEST,
             "Upload-Concat: final; must list the partial uploads' URLs",
+        ));
+    }
+    if ids.len() > MAX_PARTS {
+        return Err(Tus::error(
+            StatusCode::BAD_REQUEST,
+            format!("Upload-Concat: at most {MAX_PARTS} partial uploads can be joined"),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(twice) = ids.iter().find(|id| !seen.insert(**id)) {
+        return Err(Tus::error(
+            StatusCode::BAD_REQUEST,
+            format!("Upload-Concat: partial upload {twice} is listed more than once"),
         ));
     }
     ingest::check_target(&state.db, owner_id, &target).await?;
@@ -526,10 +567,96 @@ async fn concatenate(
             "the parts add up to more than the largest upload allowed",
         ));
     }
-    let store = Store::new(&state.settings.data_dir);
-    let joined = store.tmp_path("concat");
+    let token = app::auth::session::new_token();
+    if !claim_parts(state, owner_id, &ids, &token).await? {
+        release_parts(state, &token).await;
+        return Err(locked());
+    }
+    let joined = Store::new(&state.settings.data_dir).tmp_path("concat");
+    let result =
+        join_and_finalize(state, owner_id, &ids, parts, &joined, raw_meta, m, target).await;
+    let _ = tokio::fs::remove_file(&joined).await;
+    let (id, done) = match result {
+        Ok(v) => v,
+        Err(e) => {
+            release_parts(state, &token).await;
+            return Err(e);
+        }
+    };
+    // The parts' rows went with the finalize transaction; their bytes go now.
+    for part in &ids {
+        if let Ok(p) = part_path(state, part) {
+            if let Err(e) = tokio::fs::remove_file(&p).await {
+                tracing::warn!(upload = %part, error = %e, "could not remove a joined part");
+            }
+        }
+    }
+    Ok(Tus::new(StatusCode::CREATED)
+        .header(&http::header::LOCATION, format!("{BASE}/{id}"))
+        .ingested(&done))
+}
+
+/// Takes the lease of every listed part at once: all complete partial
+/// uploads of `owner_id` that no other request holds. False when any is not.
+async fn claim_parts(
+    state: &AppState,
+    owner_id: i64,
+    ids: &[&str],
+    token: &str,
+) -> Result<bool, Tus> {
+    let now = now_ms();
+    let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 5)).collect();
+    let sql = format!(
+        "UPDATE uploads SET lock_token = $1, lock_until = $2 \
+         WHERE owner_id = $3 AND concat = 'partial' AND state = 'receiving' AND received = length \
+         AND (lock_until IS NULL OR lock_until < $4) AND id IN ({})",
+        placeholders.join(", ")
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(token)
+        .bind(now + JOIN_LEASE.as_millis() as i64)
+        .bind(owner_id)
+        .bind(now);
+    for id in ids {
+        q = q.bind(*id);
+    }
+    let _turn = state.db.write_turn().await;
+    let claimed = q.execute(state.db.pool()).await?.rows_affected();
+    Ok(claimed == ids.len() as u64)
+}
+
+/// How long a concatenation holds its parts (a crash frees them after this).
+const JOIN_LEASE: Duration = Duration::from_secs(15 * 60);
+
+async fn release_parts(state: &AppState, token: &str) {
+    if let Err(e) =
+        sqlx::query("UPDATE uploads SET lock_token = NULL, lock_until = NULL WHERE lock_token = $1")
+            .bind(token)
+            .execute(state.db.pool())
+            .await
+    {
+        tracing::warn!(error = %e, "could not release joined parts; their lease will expire");
+    }
+}
+
+/// Joins the claimed parts into `joined` (hashing on the way), records the
+/// final upload and finalizes it; returns its id and result.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; the pieces of one request"
+)]
+async fn join_and_finalize(
+    state: &AppState,
+    owner_id: i64,
+    ids: &[&str],
+    parts: Vec<PathBuf>,
+    joined: &std::path::Path,
+    raw_meta: String,
+    m: &[(String, String)],
+    target: Target,
+) -> Result<(String, Ingested), Tus> {
     let known = {
-        let joined = joined.clone();
+        let joined = joined.to_path_buf();
         tokio::task::spawn_blocking(move || -> std::io::Result<ingest::Received> {
             use std::io::{Read, Write};
             let mut out = std::fs::File::create(&joined)?;
@@ -560,6 +687,7 @@ async fn concatenate(
         .map_err(|e| Tus::from(AppError::internal("joining parts", e)))?
     };
     let id = new_upload_id();
+    let now = now_ms();
     let (target_id, role) = target_columns(&target);
     let expires_at = now + state.settings.upload_expiry.as_millis() as i64;
     sqlx::query(
@@ -569,7 +697,7 @@ async fn concatenate(
     )
     .bind(&id)
     .bind(owner_id)
-    .bind(length)
+    .bind(known.size as i64)
     .bind(&raw_meta)
     .bind(ids.join(" "))
     .bind(ingest::field(m, &["filename", "name"]))
@@ -582,21 +710,10 @@ async fn concatenate(
     .execute(state.db.pool())
     .await?;
     let upload = load(state, &id, owner_id).await?;
-    let done = finalize(state, &upload, &joined, Some(known)).await?;
-    // The parts have served their purpose.
-    for part in &ids {
-        let _ = sqlx::query("DELETE FROM uploads WHERE id = $1 AND owner_id = $2")
-            .bind(part)
-            .bind(owner_id)
-            .execute(state.db.pool())
-            .await;
-        if let Ok(p) = part_path(state, part) {
-            let _ = tokio::fs::remove_file(p).await;
-        }
-    }
-    Ok(Tus::new(StatusCode::CREATED)
-        .header(&http::header::LOCATION, format!("{BASE}/{id}"))
-        .ingested(&done))
+    let mut incoming = upload.incoming();
+    incoming.joined_parts = ids.iter().map(|s| s.to_string()).collect();
+    let done = finalize_with(state, &upload, incoming, joined, Some(known)).await?;
+    Ok((id, done))
 }
 
 async fn finalize(
@@ -605,16 +722,29 @@ async fn finalize(
     file: &std::path::Path,
     known: Option<ingest::Received>,
 ) -> Result<Ingested, Tus> {
-    match ingest::ingest(state, file, &upload.incoming(), Some(&upload.id), known).await {
+    finalize_with(state, upload, upload.incoming(), file, known).await
+}
+
+async fn finalize_with(
+    state: &AppState,
+    upload: &Upload,
+    incoming: Incoming,
+    file: &std::path::Path,
+    known: Option<ingest::Received>,
+) -> Result<Ingested, Tus> {
+    match ingest::ingest(state, file, &incoming, Some(&upload.id), known).await {
         Ok(done) => Ok(done),
         Err(e) => {
             if matches!(e, AppError::NotFound | AppError::BadRequest(_)) {
-                let _ =
+                if let Err(db) =
                     sqlx::query("UPDATE uploads SET state = 'failed', error = $1 WHERE id = $2")
                         .bind(format!("the upload could not be stored: {e}"))
                         .bind(&upload.id)
                         .execute(state.db.pool())
-                        .await;
+                        .await
+                {
+                    tracing::warn!(upload = %upload.id, error = %db, "could not record a failed upload");
+                }
             }
             Err(e.into())
         }
@@ -1036,18 +1166,16 @@ async fn receive(
     let mut renewed = std::time::Instant::now();
     let mut stream = body.into_data_stream();
     loop {
-        let next = tokio::time::timeout(READ_IDLE, stream.next()).await;
-        let chunk = match next {
-            Err(_) => {
-                interrupted = Some("no data for 30 s".to_string());
-                break;
-            }
-            Ok(None) => break,
-            Ok(Some(Err(e))) => {
+        // A client that stalls or trickles is cut off by the body guard
+        // (`http::body_guard`): its error ends the PATCH like a dropped
+        // connection, keeping what arrived and freeing the lease.
+        let chunk = match stream.next().await {
+            None => break,
+            Some(Err(e)) => {
                 interrupted = Some(e.to_string());
                 break;
             }
-            Ok(Some(Ok(c))) => c,
+            Some(Ok(c)) => c,
         };
         if bytes + chunk.len() as u64 > room {
             out.flush().await.map_err(io)?;
@@ -1148,15 +1276,11 @@ pub async fn sweep(state: &AppState) -> Result<u64, AppError> {
         )
         .await
         .unwrap_or_default();
-    for (path, sha) in recent {
-        let used: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM assets WHERE sha256 = $1 LIMIT 1")
-                .bind(&sha)
-                .fetch_optional(state.db.pool())
-                .await?;
-        if used.is_none() {
-            tracing::info!(object = %sha, "removing a stored file no row refers to");
-            let _ = tokio::fs::remove_file(path).await;
+    for (_path, sha) in recent {
+        match crate::worker::purge::remove_if_unused(state, &sha).await {
+            Ok(true) => tracing::info!(object = %sha, "removed a stored file no row refers to"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(object = %sha, error = %e, "could not sweep a stored file"),
         }
     }
     Ok(n)

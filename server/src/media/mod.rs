@@ -2,5 +2,6 @@
 //! waveform peaks) in sandboxed worker processes.
 
 pub mod analyze;
+pub mod confine;
 pub mod sandbox;
 pub mod store;

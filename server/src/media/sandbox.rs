@@ -1,11 +1,17 @@
 //! Audio decoding in a sandbox: symphonia has known panics, endless loops and
 //! huge allocations on crafted input, so it never runs inside the server
-//! process. Each decode runs in a `wavekeep media-worker` child process with
-//! an address-space limit; the server talks to it over stdin/stdout (one JSON
-//! line per request, progress lines, one JSON result line), kills it when a
-//! request overruns its time budget, and starts a fresh one after any crash.
-//! Idle children are kept for the next request, so a file costs no process
-//! start.
+//! process. Each decode runs in a `wavekeep media-worker` child process; the
+//! server talks to it over stdin/stdout (one JSON line per request, progress
+//! lines, one JSON result line), kills it when a request overruns its time
+//! budget, and starts a fresh one after any crash. Idle children are kept
+//! for the next request, so a file costs no process start.
+//!
+//! What a child gets is as little as it needs (see `confine`): an empty
+//! environment (no `DATABASE_URL`, no secrets), an address-space limit, a
+//! CPU-time limit per request (past it the kernel kills it), no core dumps,
+//! and a seccomp filter that refuses new programs and processes, sockets,
+//! and signals to anyone but itself. A decode that runs out of time is the
+//! file's fault and is not retried.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -38,6 +44,25 @@ pub enum Request {
         out: PathBuf,
         budget_ms: u64,
     },
+    /// What the child is allowed (for the start-up check and the tests).
+    Report,
+}
+
+/// The confinement a media worker runs under, as it sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confinement {
+    /// Environment variables it can read.
+    pub env_vars: usize,
+    /// Whether starting another program failed.
+    pub spawn_refused: bool,
+    /// Whether opening a network socket failed.
+    pub socket_refused: bool,
+    /// Its CPU-time limit (soft), in seconds, when one is set.
+    pub cpu_limit_secs: Option<u64>,
+    /// Its address-space limit, in bytes, when one is set.
+    pub memory_limit_bytes: Option<u64>,
+    /// Whether the seccomp filter is installed.
+    pub seccomp: bool,
 }
 
 pub use super::analyze::AudioInfo as Info;
@@ -54,6 +79,7 @@ enum Line {
     },
     /// The preview was written: its size.
     Written(u64),
+    Report(Confinement),
     Failed {
         kind: FailKind,
         message: String,
@@ -82,9 +108,14 @@ pub enum SandboxError {
 }
 
 impl SandboxError {
-    /// Errors a retry cannot fix (the file itself is the problem).
+    /// Errors a retry cannot fix (the file itself is the problem): a file
+    /// that makes the decoder fail, crash, or overrun its time (budgets are
+    /// generous multiples of real time) does the same the next time.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, SandboxError::Unreadable(_) | SandboxError::Crashed(_))
+        matches!(
+            self,
+            SandboxError::Unreadable(_) | SandboxError::Crashed(_) | SandboxError::TimedOut(_)
+        )
     }
 }
 
@@ -116,6 +147,9 @@ impl MediaPool {
         let mut child = Command::new(&self.exe)
             .arg("media-worker")
             .arg(self.memory_mb.to_string())
+            // Nothing of the server's environment (database URL, keys).
+            .env_clear()
+            .current_dir("/")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -186,6 +220,33 @@ impl MediaPool {
             _ => Err(SandboxError::Io(
                 "the media worker answered out of turn".into(),
             )),
+        }
+    }
+
+    /// How a media worker is confined, as it reports it.
+    pub async fn report(&self) -> Result<Confinement, SandboxError> {
+        match self
+            .call(&Request::Report, Duration::from_secs(10), &mut |_| {})
+            .await?
+        {
+            Line::Report(r) => Ok(r),
+            _ => Err(SandboxError::Io(
+                "the media worker answered out of turn".into(),
+            )),
+        }
+    }
+
+    /// Logs, once at start-up, any confinement this machine could not give.
+    pub async fn check(&self) {
+        match self.report().await {
+            Ok(c) if c.seccomp && c.spawn_refused && c.env_vars == 0 => {
+                tracing::info!(?c, "media workers are confined");
+            }
+            Ok(c) => tracing::warn!(
+                ?c,
+                "media workers run with less confinement than intended on this system"
+            ),
+            Err(e) => tracing::error!(error = %e, "media workers cannot start"),
         }
     }
 
@@ -279,6 +340,8 @@ fn describe_exit(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (_, Some(6)) => "it ran out of its memory budget or panicked".into(),
+        (_, Some(24)) => "it used up its CPU time".into(),
+        (_, Some(31)) => "it tried something its sandbox forbids".into(),
         (_, Some(9)) => "it was killed".into(),
         (_, Some(sig)) => format!("signal {sig}"),
         (Some(101), _) => "it panicked".into(),
@@ -287,13 +350,10 @@ fn describe_exit(status: std::process::ExitStatus) -> String {
     }
 }
 
-/// The child side: `wavekeep media-worker <memory-mb>`. Limits its own address
-/// space, then answers requests from stdin until stdin closes.
+/// The child side: `wavekeep media-worker <memory-mb>`. Confines itself,
+/// then answers requests from stdin until stdin closes.
 pub fn child_main(memory_mb: u64) -> std::process::ExitCode {
-    let bytes = memory_mb.saturating_mul(1024 * 1024);
-    if let Err(e) = rlimit::setrlimit(rlimit::Resource::AS, bytes, bytes) {
-        eprintln!("media-worker: could not set the memory limit: {e}");
-    }
+    let confined = super::confine::apply(memory_mb);
     // A panic is reported by the exit status; keep stderr quiet.
     std::panic::set_hook(Box::new(|_| {}));
     let stdin = std::io::stdin();
@@ -304,7 +364,10 @@ pub fn child_main(memory_mb: u64) -> std::process::ExitCode {
             continue;
         }
         let answer = match serde_json::from_str::<Request>(&line) {
-            Ok(req) => handle(req, &mut out),
+            Ok(req) => {
+                super::confine::limit_cpu_for(budget_of(&req));
+                handle(req, &mut out, &confined)
+            }
             Err(e) => Line::Failed {
                 kind: FailKind::Io,
                 message: format!("bad request: {e}"),
@@ -315,6 +378,16 @@ pub fn child_main(memory_mb: u64) -> std::process::ExitCode {
         }
     }
     std::process::ExitCode::SUCCESS
+}
+
+fn budget_of(req: &Request) -> Duration {
+    let ms = match req {
+        Request::Probe { budget_ms, .. }
+        | Request::Waveform { budget_ms, .. }
+        | Request::Preview { budget_ms, .. } => *budget_ms,
+        Request::Report => 10_000,
+    };
+    Duration::from_millis(ms)
 }
 
 fn send(out: &mut impl Write, line: &Line) -> std::io::Result<()> {
@@ -336,8 +409,9 @@ fn failed(e: MediaError) -> Line {
     }
 }
 
-fn handle(req: Request, out: &mut impl Write) -> Line {
+fn handle(req: Request, out: &mut impl Write, confined: &super::confine::Applied) -> Line {
     match req {
+        Request::Report => Line::Report(super::confine::report(confined)),
         Request::Probe { path, budget_ms } => {
             let deadline = Instant::now() + Duration::from_millis(budget_ms);
             match analyze::probe(&path, deadline) {

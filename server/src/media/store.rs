@@ -60,6 +60,13 @@ impl Store {
         self.root.join(key)
     }
 
+    /// Whether the file behind `key` is there.
+    pub async fn exists(&self, key: &str) -> bool {
+        tokio::fs::try_exists(self.path_of(key))
+            .await
+            .unwrap_or(false)
+    }
+
     pub fn derived_dir(&self, sha256: &str) -> PathBuf {
         self.root.join("derived").join(sha256)
     }

@@ -1,5 +1,6 @@
 //! The cleanup job: deletes expired sessions, finished jobs older than the
-//! retention period, expired uploads and stale temporary files. Scheduled every 10 minutes (one queued at a time).
+//! retention period, expired quota reservations and throttle windows,
+//! expired uploads and stale temporary files. Scheduled every 10 minutes (one queued at a time).
 
 use std::time::Duration;
 
@@ -40,11 +41,24 @@ impl Job for Cleanup {
             let jobs = q::cleanup_finished(db, ctx.state.settings.job_retention)
                 .await
                 .map_err(|e| JobError::retry(format!("deleting finished jobs: {e}")))?;
+            let reservations = app::uploads::db::delete_expired_reservations(db)
+                .await
+                .map_err(|e| JobError::retry(format!("deleting quota reservations: {e}")))?;
+            let throttles = app::auth::throttle::delete_expired(db)
+                .await
+                .map_err(|e| JobError::retry(format!("deleting throttle windows: {e}")))?;
             ctx.progress(75);
             let uploads = crate::http::tus::sweep(&ctx.state)
                 .await
                 .map_err(|e| JobError::retry(format!("sweeping uploads: {e}")))?;
-            tracing::info!(sessions, jobs, uploads, "cleanup done");
+            tracing::info!(
+                sessions,
+                jobs,
+                uploads,
+                reservations,
+                throttles,
+                "cleanup done"
+            );
             Ok(())
         })
     }

@@ -165,7 +165,7 @@ impl Job for Metadata {
             sqlx::query(
                 "UPDATE assets SET duration_ms = $1, frames = $2, sample_rate = $3, channels = $4, \
                  bit_depth = $5, codec = $6, bitrate = $7, container = $8, metadata_at = $9, \
-                 processing_error = NULL WHERE id = $10",
+                 processing_error = NULL, mime = $11 WHERE id = $10",
             )
             .bind(info.duration_ms)
             .bind(i64::try_from(info.frames).unwrap_or(i64::MAX))
@@ -177,6 +177,11 @@ impl Job for Metadata {
             .bind(&info.container)
             .bind(now_ms())
             .bind(id)
+            // The type the file is served as, from what the decoder recognised.
+            .bind(app::tracks::links::audio_mime(
+                Some(&info.codec),
+                Some(&info.container),
+            ))
             .execute(&mut *tx)
             .await
             .map_err(db_err("storing metadata"))?;

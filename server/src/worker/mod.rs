@@ -44,6 +44,10 @@ pub fn all_jobs(settings: &app::settings::Settings) -> Vec<Arc<dyn Job>> {
         settings.media_memory_mb,
         4,
     ));
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        let p = pool.clone();
+        rt.spawn(async move { p.check().await });
+    }
     vec![
         Arc::new(cleanup::Cleanup),
         Arc::new(media::Metadata { pool: pool.clone() }),

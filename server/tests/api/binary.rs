@@ -222,3 +222,55 @@ async fn the_binary_alone_serves_the_site() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The real binary serving on a free loopback port from a data directory of
+/// its own (embedded SQLite), for tests that measure the process itself.
+pub struct Server {
+    pub base: String,
+    pub addr: String,
+    child: KillOnDrop,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts it with `env` on top of a cleared environment.
+    pub async fn start(env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().expect("dir");
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut cmd = wavekeep(dir.path(), None);
+        cmd.env("WAVEKEEP_ADDR", &addr).stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = KillOnDrop(cmd.spawn().expect("spawn"));
+        let base = format!("http://{addr}");
+        wait_ready(&base).await;
+        Server {
+            base,
+            addr,
+            child,
+            _dir: dir,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.0.id()
+    }
+
+    /// SIGTERM, then waits (at most 10 s) for a clean exit.
+    pub async fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(code) = self.child.0.try_wait().expect("wait") {
+                assert!(code.success(), "exit after SIGTERM: {code}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "no exit within 10 s of SIGTERM");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}

@@ -127,18 +127,21 @@ impl TestApp {
     }
 
     /// Sends a request as if it came from `ip`.
-    pub async fn send_from(&self, mut req: Request<Body>, ip: &str) -> TestResponse {
-        let addr: SocketAddr = format!("{ip}:40000").parse().expect("ip");
-        req.extensions_mut().insert(ConnectInfo(addr));
-        let what = format!("{} {}", req.method(), req.uri());
-        let res = async {
-            let res = self.router.clone().oneshot(req).await.expect("infallible");
-            TestResponse::read(res).await
-        };
-        // A request that never finishes names itself instead of stalling the test.
-        tokio::time::timeout(std::time::Duration::from_secs(30), res)
-            .await
-            .unwrap_or_else(|_| panic!("{what} did not finish within 30 s"))
+    pub async fn send_from(&self, req: Request<Body>, ip: &str) -> TestResponse {
+        send_via(self.router.clone(), req, ip).await
+    }
+
+    /// The router of a second process on the same database (its own caches,
+    /// throttles in memory, pools): what holds across processes must hold here.
+    pub async fn second_process(&self) -> Router {
+        let other = server::build_state(
+            (*self.state.settings).clone(),
+            &self.database_url,
+            "127.0.0.1:0".parse().expect("addr"),
+        )
+        .await
+        .expect("second state");
+        server::router(other)
     }
 
     /// Starts the real server on an ephemeral loopback port.
@@ -213,6 +216,22 @@ impl Drop for TestApp {
             .join();
         }
     }
+}
+
+/// Sends a request through `router` in-process as if it came from `ip`
+/// (also from spawned tasks, or to a second process's router).
+pub async fn send_via(router: Router, mut req: Request<Body>, ip: &str) -> TestResponse {
+    let addr: SocketAddr = format!("{ip}:40000").parse().expect("ip");
+    req.extensions_mut().insert(ConnectInfo(addr));
+    let what = format!("{} {}", req.method(), req.uri());
+    let res = async {
+        let res = router.oneshot(req).await.expect("infallible");
+        TestResponse::read(res).await
+    };
+    // A request that never finishes names itself instead of stalling the test.
+    tokio::time::timeout(std::time::Duration::from_secs(30), res)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not finish within 30 s"))
 }
 
 /// The id of the account with this email.
@@ -352,11 +371,15 @@ impl TestResponse {
             .collect()
     }
 
-    /// `wk_session=<token>` from a non-empty session Set-Cookie.
+    /// `wk_session=<token>` (or `__Host-wk_session=…` over https) from a
+    /// non-empty session Set-Cookie.
     pub fn session_cookie(&self) -> Option<String> {
         self.set_cookies().into_iter().find_map(|c| {
             let pair = c.split(';').next()?.trim().to_string();
-            (pair.starts_with("wk_session=") && pair.len() > "wk_session=".len()).then_some(pair)
+            let value = pair
+                .strip_prefix("wk_session=")
+                .or_else(|| pair.strip_prefix("__Host-wk_session="))?;
+            (!value.is_empty()).then_some(pair)
         })
     }
 }

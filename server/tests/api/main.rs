@@ -18,5 +18,6 @@ mod health;
 mod jobs;
 mod pages;
 mod real_server;
+mod security;
 mod uploads;
 mod worker;

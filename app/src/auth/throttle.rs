@@ -1,0 +1,89 @@
+//! Throttles that hold for the whole deployment: counters in the database,
+//! one row per key and fixed window, each counted with one atomic upsert.
+//! An attempt counts before it is judged (no check-then-act), so a burst of
+//! parallel attempts, in one process or many, cannot slip past the limit.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use crate::db::{now_ms, Db};
+use crate::errors::AppError;
+
+/// At most `max` hits per `window` for one key.
+#[derive(Debug, Clone)]
+pub struct Limit {
+    key: String,
+    max: u32,
+    window: Duration,
+}
+
+impl Limit {
+    /// `what` names the counter (`login-acct`, `register-ip`, …) and
+    /// `who` whom it counts; `who` is stored only as a hash.
+    pub fn new(what: &str, who: &str, max: u32, window: Duration) -> Self {
+        let digest = hex::encode(&Sha256::digest(who.as_bytes())[..16]);
+        Limit {
+            key: format!("{what}:{}:{digest}", window.as_secs()),
+            max: max.max(1),
+            window,
+        }
+    }
+}
+
+/// Counts one hit against each limit in turn; when one is over its maximum,
+/// the hits just counted are taken back and the answer is 429 with
+/// `Retry-After`. So only attempts that were let through count (a refused
+/// attempt does not push an hourly limit further), and since every count is
+/// one atomic statement, parallel attempts cannot pass together.
+pub async fn hit(db: &Db, limits: &[Limit]) -> Result<(), AppError> {
+    let now = now_ms();
+    for (i, l) in limits.iter().enumerate() {
+        let window_ms = l.window.as_millis() as i64;
+        let (hits, started): (i64, i64) = sqlx::query_as(
+            "INSERT INTO throttle_hits (key, window_start, hits) VALUES ($1, $2, 1) \
+             ON CONFLICT (key) DO UPDATE SET \
+               hits = CASE WHEN throttle_hits.window_start <= $3 THEN 1 ELSE throttle_hits.hits + 1 END, \
+               window_start = CASE WHEN throttle_hits.window_start <= $3 THEN $2 ELSE throttle_hits.window_start END \
+             RETURNING hits, window_start",
+        )
+        .bind(&l.key)
+        .bind(now)
+        .bind(now - window_ms)
+        .fetch_one(db.pool())
+        .await?;
+        if hits > i64::from(l.max) {
+            undo(db, &limits[..=i]).await;
+            let left_ms = (started + window_ms - now).max(1) as u64;
+            return Err(AppError::TooManyRequests {
+                retry_after_secs: left_ms.div_ceil(1000),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Takes back the hit just counted (an attempt that turned out fine).
+pub async fn undo(db: &Db, limits: &[Limit]) {
+    for l in limits {
+        let res =
+            sqlx::query("UPDATE throttle_hits SET hits = hits - 1 WHERE key = $1 AND hits > 0")
+                .bind(&l.key)
+                .execute(db.pool())
+                .await;
+        if let Err(e) = res {
+            tracing::warn!(error = %e, "could not take back a throttle hit");
+        }
+    }
+}
+
+/// Windows that ended more than a day ago (the longest window is an hour).
+pub async fn delete_expired(db: &Db) -> Result<u64, AppError> {
+    Ok(
+        sqlx::query("DELETE FROM throttle_hits WHERE window_start < $1")
+            .bind(now_ms() - 24 * 3600 * 1000)
+            .execute(db.pool())
+            .await?
+            .rows_affected(),
+    )
+}
