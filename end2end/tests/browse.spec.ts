@@ -31,6 +31,11 @@ async function signUp(page: Page, tag: string) {
 
 test('upload, find, play, seek, stems, download, history', async ({ page }) => {
   test.setTimeout(90_000);
+  // The whole journey runs under the pages' Content-Security-Policy.
+  const violations: string[] = [];
+  page.on('console', (m) => {
+    if (/Content Security Policy|Refused to (load|execute|apply|connect|compile)/i.test(m.text())) violations.push(m.text());
+  });
   const word = `zephyr${Date.now().toString(36)}`;
   const song = tone(`${word}.mp3`, 8, 330);
   const drums = tone('drums.mp3', 8, 110);
@@ -119,6 +124,7 @@ test('upload, find, play, seek, stems, download, history', async ({ page }) => {
   await page.goto('/downloads');
   await hydrated(page);
   await expect(page.getByTestId('download-row').first()).toContainText(word);
+  expect(violations).toEqual([]);
 });
 
 test('an edit shows in the list at once', async ({ page }) => {
