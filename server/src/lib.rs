@@ -204,11 +204,9 @@ pub fn router(state: AppState) -> Router {
                         .and(NotForContentType::const_new("application/zip")),
                 ),
         )
-        .layer(TraceLayer::new_for_http())
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            http::security::hsts,
-        ))
+        .layer(TraceLayer::new_for_http());
+    let app = http::security::with_hsts(app, &state);
+    let app = app
         // Every body that may carry bytes is read through the slow-sender
         // and greedy-reader guard.
         .layer(axum::middleware::map_request(move |req| async move {

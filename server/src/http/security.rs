@@ -46,9 +46,23 @@ pub fn page_policy() {
     }
 }
 
-/// `Strict-Transport-Security` on answers to requests that came over https
-/// (the public URL is https, or a trusted proxy says so).
-pub async fn hsts(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// `Strict-Transport-Security` on answers to requests that came over https:
+/// all of them when the public URL is https, those a trusted proxy marks as
+/// https otherwise, none for a plain-http install.
+pub fn with_hsts(app: axum::Router<AppState>, state: &AppState) -> axum::Router<AppState> {
+    if state.settings.secure_cookies() {
+        app.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        ))
+    } else if state.settings.trust_proxy {
+        app.layer(axum::middleware::from_fn_with_state(state.clone(), hsts))
+    } else {
+        app
+    }
+}
+
+async fn hsts(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let https = app::auth::session::is_https(req.headers(), &state.settings);
     let mut res = next.run(req).await;
     if https {

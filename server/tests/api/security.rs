@@ -226,6 +226,17 @@ async fn pages_carry_a_nonce_policy_and_https_gets_hsts(b: Backend) {
         .contains("default-src 'none'"));
     assert!(res.headers.get("strict-transport-security").is_none());
 
+    let proxied = TestApp::with(b, |s| s.trust_proxy = true).await;
+    let mut req = get("/healthz");
+    req.headers_mut()
+        .insert("x-forwarded-proto", "https".parse().expect("hv"));
+    let res = proxied.send(req).await;
+    assert!(res
+        .header("strict-transport-security")
+        .starts_with("max-age="));
+    let res = proxied.send(get("/healthz")).await;
+    assert!(res.headers.get("strict-transport-security").is_none());
+
     let https = TestApp::with(b, |s| s.public_url = "https://wavekeep.example".into()).await;
     for path in ["/", "/healthz", "/api/queue-status"] {
         let res = https.send(get(path)).await;
