@@ -272,7 +272,7 @@ async fn seed(state: &app::state::AppState, tracks: u64) -> i64 {
 
 /// Real files: distinct short MP3s made by ffmpeg, uploaded through the
 /// ingest path and processed by the job queue. Returns their track ids.
-async fn real_files(state: &app::state::AppState, owner: i64, n: u64) -> Vec<i64> {
+async fn real_files(state: &server::ServerState, owner: i64, n: u64) -> Vec<i64> {
     let dir = std::env::temp_dir().join("wavekeep-bench-files");
     std::fs::create_dir_all(&dir).expect("dir");
     let started = Instant::now();
@@ -305,20 +305,16 @@ async fn real_files(state: &app::state::AppState, owner: i64, n: u64) -> Vec<i64
                 return ids;
             }
         }
-        let store = server::media::store::Store::new(&state.settings.data_dir);
-        let tmp = store.tmp_path("upload");
+        let tmp = state.storage.spool().tmp_path("upload");
         std::fs::copy(&path, &tmp).expect("copy");
-        let incoming = server::ingest::Incoming {
-            owner_id: owner,
+        let incoming = server::uploads::Incoming {
             title: Some(format!("real {} {}", WORDS[i as usize % WORDS.len()], i)),
             filename: Some(format!("real-{i}.mp3")),
             tags: Some("real, bench".into()),
             visibility: Some(app::tracks::Visibility::Public),
-            target: server::ingest::Target::NewTrack,
-            reservation: None,
-            joined_parts: Vec::new(),
+            ..server::uploads::Incoming::new_track(owner)
         };
-        let done = server::ingest::ingest(state, &tmp, &incoming, None, None)
+        let done = server::uploads::ingest::ingest(state, &tmp, &incoming, None, None)
             .await
             .expect("ingest");
         ids.push(done.track_id);

@@ -12,7 +12,9 @@
 //!   `Retry-After` are set on the response, so the HTTP status is right for
 //!   browsers, scripts and tests alike. Malformed arguments become 400.
 //! * Plain axum routes return `AppError` directly (`IntoResponse`): a JSON
-//!   body `{"error": "..."}` with the same status.
+//!   body `{"error": "..."}` with the same status. Every such body in the
+//!   server is made here, nowhere by hand; routes that add headers (tus,
+//!   media ranges) add them to this response.
 
 use serde::{Deserialize, Serialize};
 use server_fn::codec::JsonEncoding;
@@ -28,10 +30,31 @@ pub enum AppError {
     InvalidCredentials,
     #[error("you are not allowed to do that")]
     Forbidden,
+    /// 403 with the reason (a bad signed link, a cross-site request).
+    #[error("{0}")]
+    Denied(String),
     #[error("not found")]
     NotFound,
+    /// 404 with the reason, for things that exist but lack what was asked.
+    #[error("{0}")]
+    Missing(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    Gone(String),
+    #[error("{0}")]
+    PreconditionFailed(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    RangeNotSatisfiable(String),
+    #[error("{0}")]
+    Locked(String),
+    /// tus's 460: the bytes do not match their checksum.
+    #[error("{0}")]
+    ChecksumMismatch(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("too many attempts; try again in {retry_after_secs} s")]
@@ -55,9 +78,16 @@ impl AppError {
         match self {
             AppError::BadRequest(_) => S::BAD_REQUEST,
             AppError::Unauthorized | AppError::InvalidCredentials => S::UNAUTHORIZED,
-            AppError::Forbidden => S::FORBIDDEN,
-            AppError::NotFound => S::NOT_FOUND,
+            AppError::Forbidden | AppError::Denied(_) => S::FORBIDDEN,
+            AppError::NotFound | AppError::Missing(_) => S::NOT_FOUND,
+            AppError::MethodNotAllowed(_) => S::METHOD_NOT_ALLOWED,
             AppError::Conflict(_) => S::CONFLICT,
+            AppError::Gone(_) => S::GONE,
+            AppError::PreconditionFailed(_) => S::PRECONDITION_FAILED,
+            AppError::UnsupportedMediaType(_) => S::UNSUPPORTED_MEDIA_TYPE,
+            AppError::RangeNotSatisfiable(_) => S::RANGE_NOT_SATISFIABLE,
+            AppError::Locked(_) => S::LOCKED,
+            AppError::ChecksumMismatch(_) => S::from_u16(460).unwrap_or(S::BAD_REQUEST),
             AppError::PayloadTooLarge(_) => S::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests { .. } => S::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) | AppError::Overloaded { .. } => S::SERVICE_UNAVAILABLE,

@@ -12,6 +12,7 @@ pub mod components;
 pub mod errors;
 pub mod fmt;
 pub mod jobs;
+pub mod media;
 pub mod providers;
 pub mod routes;
 pub mod tracks;
@@ -19,6 +20,8 @@ pub mod uploads;
 
 #[cfg(feature = "ssr")]
 pub mod db;
+#[cfg(feature = "ssr")]
+pub mod files;
 #[cfg(feature = "ssr")]
 pub mod settings;
 #[cfg(feature = "ssr")]

@@ -12,6 +12,7 @@ use leptos::prelude::LeptosOptions;
 
 use crate::auth::session::ViewerCache;
 use crate::db::Db;
+use crate::files::FileStore;
 use crate::jobs::queue::Queue;
 use crate::settings::Settings;
 use crate::signing::Secrets;
@@ -32,19 +33,17 @@ pub struct Shared {
     pub caches: TrackCaches,
     /// URL signing key and IP salt.
     pub secrets: Secrets,
+    /// Stored files, as the app reads them (the server's storage).
+    pub files: Arc<dyn FileStore>,
 }
 
 impl AppState {
-    /// State with ephemeral secrets (tests; `with_secrets` for the stored ones).
-    pub fn new(leptos_options: LeptosOptions, db: Db, settings: Settings) -> Self {
-        Self::with_secrets(leptos_options, db, settings, Secrets::ephemeral())
-    }
-
-    pub fn with_secrets(
+    pub fn new(
         leptos_options: LeptosOptions,
         db: Db,
         settings: Settings,
         secrets: Secrets,
+        files: Arc<dyn FileStore>,
     ) -> Self {
         // The recorder goes in before anything takes a metrics handle.
         let _ = crate::telemetry::global();
@@ -54,6 +53,7 @@ impl AppState {
             usage: UsageCache::new(),
             caches: TrackCaches::new(&db),
             secrets,
+            files,
             leptos_options,
             db,
             settings: Arc::new(settings),

@@ -4,10 +4,12 @@
 pub mod assets;
 pub mod config;
 pub mod http;
-pub mod ingest;
 pub mod listen;
 pub mod media;
+pub mod state;
+pub mod storage;
 pub mod telemetry;
+pub mod uploads;
 pub mod worker;
 
 use std::future::Future;
@@ -34,6 +36,9 @@ use app::settings::Settings;
 use app::state::AppState;
 use app::{shell, App};
 
+pub use crate::state::ServerState;
+use crate::storage::Storage;
+
 /// Leptos options for the embedded site: fixed names, nothing read from disk.
 pub fn leptos_options(addr: SocketAddr) -> LeptosOptions {
     LeptosOptions::builder()
@@ -43,28 +48,32 @@ pub fn leptos_options(addr: SocketAddr) -> LeptosOptions {
         .build()
 }
 
-/// Connects (and migrates) the database and builds the application state.
+/// Connects (and migrates) the database, opens the storage and builds the
+/// state.
 pub async fn build_state(
     settings: Settings,
     database_url: &str,
     addr: SocketAddr,
-) -> anyhow::Result<AppState> {
+) -> anyhow::Result<ServerState> {
     std::fs::create_dir_all(&settings.data_dir)?;
-    media::store::Store::new(&settings.data_dir).init()?;
+    let storage = Storage::local(&settings.data_dir);
+    storage.init()?;
     let db = Db::connect(database_url, &settings.pool).await?;
     db.migrate().await?;
     tracing::info!(db.backend = db.backend().name(), "database ready");
     let secrets = app::signing::Secrets::load(&db).await?;
-    Ok(AppState::with_secrets(
+    let app = AppState::new(
         leptos_options(addr),
         db,
         settings,
         secrets,
-    ))
+        std::sync::Arc::new(storage.clone()),
+    );
+    Ok(ServerState { app, storage })
 }
 
 /// Every route of the app.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: ServerState) -> Router {
     // Generated once per process: generating runs the app with resource
     // loading suppressed by a process-wide flag, and a page rendering in
     // that window would wait forever (leptos#4773). Several routers in one
@@ -98,19 +107,19 @@ pub fn router(state: AppState) -> Router {
     let uploads = Router::new()
         .route(
             "/api/uploads",
-            post(http::tus::create).options(http::tus::options),
+            post(uploads::tus::create).options(uploads::tus::options),
         )
         .route(
             "/api/uploads/{id}",
-            axum::routing::head(http::tus::head)
-                .patch(http::tus::patch)
-                .delete(http::tus::terminate)
-                .post(http::tus::overridden)
-                .options(http::tus::options),
+            axum::routing::head(uploads::tus::head)
+                .patch(uploads::tus::patch)
+                .delete(uploads::tus::terminate)
+                .post(uploads::tus::overridden)
+                .options(uploads::tus::options),
         )
         .route(
             "/api/v1/tracks",
-            post(http::tracks_v1::create).get(http::tracks_v1::list),
+            post(uploads::multipart::create).get(http::tracks_v1::list),
         )
         .route_layer(ValidateRequestHeaderLayer::custom(limiter))
         // The listing sets its own ETag (cached with its encoded page); tus
@@ -258,7 +267,7 @@ async fn fallback(State(state): State<AppState>, req: Request<Body>) -> Response
 /// in-flight requests finish and running jobs finish or are released. The
 /// database pool stays open: closing it is the caller's decision.
 pub async fn serve(
-    state: AppState,
+    state: ServerState,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -276,7 +285,7 @@ pub async fn serve(
         state.caches.clone(),
     ));
     let scheduler = tokio::spawn(worker::schedule(state.queue.clone()));
-    let collector = tokio::spawn(telemetry::collect(state.clone()));
+    let collector = tokio::spawn(telemetry::collect(state.app.clone()));
     let options = listen::ListenOptions {
         header_timeout: state.settings.header_timeout,
         drain_timeout: state.settings.drain_timeout,

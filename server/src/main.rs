@@ -81,7 +81,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn state(config: &Config) -> anyhow::Result<app::state::AppState> {
+async fn state(config: &Config) -> anyhow::Result<server::ServerState> {
     server::build_state(config.settings(), &config.database_url(), config.addr)
         .await
         .context("opening the database")

@@ -227,7 +227,7 @@ pub async fn admin_job(
             }
             // A redo: the work runs again even if it was done.
             let payload = serde_json::json!({ "asset_id": id, "redo": true }).to_string();
-            NewJob::new(kind, payload).subject(format!("asset:{id}"))
+            NewJob::new(kind, payload).subject(crate::jobs::asset_subject(id))
         }
         (Target::Asset, None) => {
             return Err(AppError::BadRequest(format!(

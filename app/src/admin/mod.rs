@@ -278,8 +278,3 @@ pub async fn retry(
     state.queue.wake().notify_waiters();
     Ok(job)
 }
-
-/// The payload of a job that works on asset `id`.
-pub fn asset_payload(asset_id: i64) -> String {
-    serde_json::json!({ "asset_id": asset_id }).to_string()
-}

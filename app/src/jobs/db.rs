@@ -63,6 +63,14 @@ impl NewJob {
         self.priority = priority;
         self
     }
+
+    /// A job of `kind` on one asset: payload `{"asset_id": N}`, at most one
+    /// queued per kind and asset, and shown with the asset's tracks.
+    pub fn for_asset(kind: &str, asset_id: i64) -> Self {
+        NewJob::new(kind, super::asset_payload(asset_id))
+            .dedupe(format!("{kind}:{asset_id}"))
+            .subject(super::asset_subject(asset_id))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,6 +22,16 @@ pub const PURGE: &str = "purge";
 /// Makes a browser-playable preview of an asset.
 pub const PREVIEW: &str = "preview";
 
+/// The payload of a job that works on asset `id`.
+pub fn asset_payload(asset_id: i64) -> String {
+    format!("{{\"asset_id\":{asset_id}}}")
+}
+
+/// The subject of jobs on asset `id` (a track page shows them).
+pub fn asset_subject(asset_id: i64) -> String {
+    format!("asset:{asset_id}")
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JobState {
     Queued,

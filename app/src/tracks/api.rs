@@ -230,19 +230,17 @@ pub async fn overview_peaks(
     if let Some(p) = state.caches.peaks.get(&asset_id).await {
         return Ok(Some((*p).clone()));
     }
-    let sha: Option<String> = sqlx::query_scalar("SELECT sha256 FROM assets WHERE id = $1")
-        .bind(asset_id)
-        .fetch_optional(state.db.pool())
-        .await?;
-    let Some(sha) = sha else { return Ok(None) };
-    let path = state
-        .settings
-        .data_dir
-        .join("derived")
-        .join(&sha)
-        .join(super::PEAKS_OVERVIEW_FILE);
-    let Ok(bytes) = tokio::fs::read(&path).await else {
+    let Some(sha) = super::db::asset_sha256_opt(&state.db, asset_id).await? else {
         return Ok(None);
+    };
+    let bytes = match state
+        .files
+        .read_derived(&sha, crate::files::Derived::PeaksOverview)
+        .await
+    {
+        Ok(Some(b)) => b,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(AppError::internal("reading peaks", e)),
     };
     let p: Peaks =
         serde_json::from_slice(&bytes).map_err(|e| AppError::internal("reading peaks", e))?;

@@ -275,7 +275,9 @@ pub async fn get_detail(db: &Db, id: i64) -> Result<Option<TrackDetail>, AppErro
         .find(|v| Some(v.id) == primary)
         .or(versions.last());
     let jobs = match primary_version {
-        Some(v) => crate::jobs::db::for_subject(db, &format!("asset:{}", v.asset.id)).await?,
+        Some(v) => {
+            crate::jobs::db::for_subject(db, &crate::jobs::asset_subject(v.asset.id)).await?
+        }
         None => Vec::new(),
     };
     Ok(Some(TrackDetail {
@@ -508,4 +510,18 @@ pub async fn downloads(
         None
     };
     Ok(super::DownloadPage { items, next })
+}
+
+/// The content hash of asset `id` (404 when there is none).
+pub async fn asset_sha256(db: &Db, id: i64) -> Result<String, AppError> {
+    asset_sha256_opt(db, id).await?.ok_or(AppError::NotFound)
+}
+
+pub async fn asset_sha256_opt(db: &Db, id: i64) -> Result<Option<String>, AppError> {
+    Ok(
+        sqlx::query_scalar("SELECT sha256 FROM assets WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?,
+    )
 }

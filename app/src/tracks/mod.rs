@@ -8,6 +8,8 @@ pub mod cache;
 pub mod db;
 #[cfg(feature = "ssr")]
 pub mod links;
+#[cfg(feature = "ssr")]
+pub mod served;
 
 use serde::{Deserialize, Serialize};
 
@@ -227,9 +229,6 @@ pub struct StemsPanel {
     /// A signed link to all stems as one zip archive.
     pub zip_url: Option<String>,
 }
-
-/// The overview peaks file in a file's derived directory.
-pub const PEAKS_OVERVIEW_FILE: &str = "peaks-overview.json";
 
 /// One row of the download history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,197 +1,367 @@
-//! Quota reservations: the room check and the reservation happen in one
-//! transaction, so concurrent uploads of one user (in any process) cannot
-//! together pass a quota that each alone fits.
-//!
-//! What counts against a quota: stored files (`users.storage_used_bytes`),
-//! unfinished tus uploads (their declared length, until finalized or
-//! expired) and machine-API bodies being read (a `quota_reservations` row,
-//! until stored or failed). Every check starts by locking the user's row
-//! (PostgreSQL: a row lock; SQLite: the write lock), so checks of one user
-//! take turns and each sees the others' reservations.
+//! The `uploads` table (tus uploads: their bytes so far, their lease, their
+//! result) and the checks on what an upload targets.
 
-use sqlx::AnyConnection;
+use std::time::Duration;
 
+use sqlx::{AnyConnection, Row};
+
+use super::{quota, Ingested, Target};
 use crate::db::{now_ms, Db};
 use crate::errors::AppError;
 
-/// How long a machine-API reservation lasts without being renewed (a
-/// crashed request's bytes stop counting after this).
-pub const RESERVATION_TTL_MS: i64 = 15 * 60 * 1000;
+/// An upload as stored.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub id: String,
+    pub owner_id: i64,
+    pub length: i64,
+    pub received: i64,
+    pub metadata: String,
+    /// none, partial or final.
+    pub concat: String,
+    /// A final upload's parts (ids, space-separated).
+    pub parts: Option<String>,
+    pub filename: Option<String>,
+    pub title: Option<String>,
+    pub target: Target,
+    /// receiving, done or failed.
+    pub state: String,
+    pub error: Option<String>,
+    pub result: Option<Ingested>,
+    pub expires_at: i64,
+}
 
-/// Locks `owner_id`'s row for the rest of the transaction and answers 413
-/// (with the figures) unless `incoming` more bytes fit beside what is stored
-/// and in flight. The caller records its own reservation in the same
-/// transaction before committing.
-pub async fn check_room(
-    tx: &mut AnyConnection,
-    owner_id: i64,
-    incoming: u64,
-    default_quota: u64,
-) -> Result<(), AppError> {
-    lock_user(tx, owner_id).await?;
-    let (taken, quota) = usage_in(tx, owner_id, default_quota).await?;
-    if taken.saturating_add(incoming) > quota {
-        return Err(no_room(incoming, taken, quota));
+impl Upload {
+    pub fn expired(&self, now: i64) -> bool {
+        self.state == "receiving" && self.expires_at <= now
     }
-    Ok(())
 }
 
-/// How much a reservation asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Want {
-    /// Exactly this many bytes (413 unless they fit).
-    Exactly(u64),
-    /// As much of this as there is room for (the first step of a body of
-    /// unknown length, which `grow`s as it arrives); 413 only when there
-    /// is no room at all.
-    UpTo(u64),
-}
-
-/// Checks the room and reserves it under `id`, in one transaction; returns
-/// the bytes reserved.
-pub async fn reserve(
-    db: &Db,
-    id: &str,
-    owner_id: i64,
-    want: Want,
-    default_quota: u64,
-) -> Result<u64, AppError> {
-    let _turn = db.write_turn().await;
-    let mut tx = db.pool().begin().await?;
-    lock_user(&mut tx, owner_id).await?;
-    let (taken, quota) = usage_in(&mut tx, owner_id, default_quota).await?;
-    let room = quota.saturating_sub(taken);
-    let bytes = match want {
-        Want::Exactly(n) if n > room => return Err(no_room(n, taken, quota)),
-        Want::Exactly(n) => n,
-        Want::UpTo(_) if room == 0 => return Err(no_room(1, taken, quota)),
-        Want::UpTo(n) => room.min(n),
-    };
-    let now = now_ms();
-    sqlx::query(
-        "INSERT INTO quota_reservations (id, owner_id, bytes, expires_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+pub async fn load(db: &Db, id: &str) -> Result<Option<Upload>, AppError> {
+    let row = sqlx::query(
+        "SELECT id, owner_id, length, received, metadata, concat, parts, filename, title, target, \
+         target_id, stem_role, state, error, track_id, version_id, asset_id, expires_at \
+         FROM uploads WHERE id = $1",
     )
     .bind(id)
-    .bind(owner_id)
-    .bind(i64::try_from(bytes).unwrap_or(i64::MAX))
-    .bind(now + RESERVATION_TTL_MS)
-    .bind(now)
-    .execute(&mut *tx)
+    .fetch_optional(db.pool())
     .await?;
-    tx.commit().await?;
-    Ok(bytes)
+    Ok(row.map(|r| {
+        let result = match (
+            r.get::<Option<i64>, _>("track_id"),
+            r.get::<Option<i64>, _>("version_id"),
+            r.get::<Option<i64>, _>("asset_id"),
+        ) {
+            (Some(track_id), Some(version_id), Some(asset_id)) => Some(Ingested {
+                track_id,
+                version_id,
+                asset_id,
+                stem_id: None,
+            }),
+            _ => None,
+        };
+        Upload {
+            id: r.get("id"),
+            owner_id: r.get("owner_id"),
+            length: r.get("length"),
+            received: r.get("received"),
+            metadata: r.get("metadata"),
+            concat: r.get("concat"),
+            parts: r.get("parts"),
+            filename: r.get("filename"),
+            title: r.get("title"),
+            target: Target::from_columns(
+                r.get::<&str, _>("target"),
+                r.get("target_id"),
+                r.get::<Option<&str>, _>("stem_role"),
+            ),
+            state: r.get("state"),
+            error: r.get("error"),
+            result,
+            expires_at: r.get("expires_at"),
+        }
+    }))
 }
 
-/// The user's row, locked for the transaction; 404 when there is none.
-async fn lock_user(tx: &mut AnyConnection, owner_id: i64) -> Result<(), AppError> {
-    let locked =
-        sqlx::query("UPDATE users SET storage_used_bytes = storage_used_bytes WHERE id = $1")
-            .bind(owner_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-    if locked == 0 {
-        return Err(AppError::NotFound);
-    }
+/// A row to insert.
+#[derive(Debug, Clone)]
+pub struct NewUpload<'a> {
+    pub id: &'a str,
+    pub owner_id: i64,
+    pub length: i64,
+    pub metadata: &'a str,
+    pub concat: &'a str,
+    pub parts: Option<&'a str>,
+    pub filename: Option<&'a str>,
+    pub title: Option<&'a str>,
+    pub target: &'a Target,
+    pub expires_at: i64,
+}
+
+async fn insert(
+    conn: &mut AnyConnection,
+    u: &NewUpload<'_>,
+    received: i64,
+) -> Result<(), AppError> {
+    let (target_id, role) = u.target.columns();
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO uploads (id, owner_id, length, received, metadata, concat, parts, filename, title, \
+         target, target_id, stem_role, expires_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
+    )
+    .bind(u.id)
+    .bind(u.owner_id)
+    .bind(u.length)
+    .bind(received)
+    .bind(u.metadata)
+    .bind(u.concat)
+    .bind(u.parts)
+    .bind(u.filename)
+    .bind(u.title)
+    .bind(u.target.name())
+    .bind(target_id)
+    .bind(role)
+    .bind(u.expires_at)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
-/// What `owner_id` has stored or in flight, and their quota (bytes).
-async fn usage_in(
-    tx: &mut AnyConnection,
-    owner_id: i64,
-    default_quota: u64,
-) -> Result<(u64, u64), AppError> {
-    let (used, quota): (i64, Option<i64>) =
-        sqlx::query_as("SELECT storage_used_bytes, storage_quota_bytes FROM users WHERE id = $1")
-            .bind(owner_id)
-            .fetch_one(&mut *tx)
-            .await?;
-    let in_flight: Option<i64> = sqlx::query_scalar(
-        "SELECT CAST(COALESCE((SELECT SUM(length) FROM uploads \
-           WHERE owner_id = $1 AND state = 'receiving' AND concat <> 'final' AND expires_at > $2), 0) \
-         + COALESCE((SELECT SUM(bytes) FROM quota_reservations \
-           WHERE owner_id = $1 AND expires_at > $2), 0) AS BIGINT)",
-    )
-    .bind(owner_id)
-    .bind(now_ms())
-    .fetch_one(&mut *tx)
-    .await?;
-    let quota = quota.map(|q| q.max(0) as u64).unwrap_or(default_quota);
-    let taken = used.max(0) as u64 + in_flight.unwrap_or(0).max(0) as u64;
-    Ok((taken, quota))
-}
-
-fn no_room(incoming: u64, taken: u64, quota: u64) -> AppError {
-    AppError::PayloadTooLarge(format!(
-        "this file ({}) does not fit in your storage quota: {} of {} used or being uploaded",
-        crate::fmt::bytes(incoming as i64),
-        crate::fmt::bytes(taken as i64),
-        crate::fmt::bytes(quota as i64)
-    ))
-}
-
-/// Grows reservation `id` by `more` bytes if they fit (one transaction, like
-/// `reserve`): a body of unknown length reserves as it arrives.
-pub async fn grow(
-    db: &Db,
-    id: &str,
-    owner_id: i64,
-    more: u64,
-    default_quota: u64,
-) -> Result<(), AppError> {
+/// A new upload, counted against the quota from now on: the room check and
+/// the row are one transaction.
+pub async fn create(db: &Db, u: &NewUpload<'_>, default_quota: u64) -> Result<(), AppError> {
     let _turn = db.write_turn().await;
     let mut tx = db.pool().begin().await?;
-    check_room(&mut tx, owner_id, more, default_quota).await?;
-    sqlx::query("UPDATE quota_reservations SET bytes = bytes + $1, expires_at = $2 WHERE id = $3")
-        .bind(i64::try_from(more).unwrap_or(i64::MAX))
-        .bind(now_ms() + RESERVATION_TTL_MS)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    quota::check_room(&mut tx, u.owner_id, u.length.max(0) as u64, default_quota).await?;
+    insert(&mut tx, u, 0).await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// Keeps a reservation alive while its body is still being read.
-pub async fn renew(db: &Db, id: &str) -> Result<(), AppError> {
-    sqlx::query("UPDATE quota_reservations SET expires_at = $1 WHERE id = $2")
-        .bind(now_ms() + RESERVATION_TTL_MS)
+/// A final (concatenated) upload, complete from the start.
+pub async fn insert_final(db: &Db, u: &NewUpload<'_>) -> Result<(), AppError> {
+    let mut conn = db.pool().acquire().await?;
+    insert(&mut conn, u, u.length).await
+}
+
+/// Takes upload `id`'s lease for a PATCH at `offset`, unless another
+/// request holds it; false when it is taken (or the upload moved on).
+pub async fn take_lease(
+    db: &Db,
+    id: &str,
+    offset: i64,
+    token: &str,
+    ttl: Duration,
+) -> Result<bool, AppError> {
+    let now = now_ms();
+    let _turn = db.write_turn().await;
+    let took = sqlx::query(
+        "UPDATE uploads SET lock_token = $1, lock_until = $2 \
+         WHERE id = $3 AND received = $4 AND state = 'receiving' AND (lock_until IS NULL OR lock_until < $5)",
+    )
+    .bind(token)
+    .bind(now + ttl.as_millis() as i64)
+    .bind(id)
+    .bind(offset)
+    .bind(now)
+    .execute(db.pool())
+    .await?
+    .rows_affected();
+    Ok(took > 0)
+}
+
+/// Extends a held lease; false when it was lost.
+pub async fn renew_lease(db: &Db, id: &str, token: &str, ttl: Duration) -> Result<bool, AppError> {
+    let kept = sqlx::query("UPDATE uploads SET lock_until = $1 WHERE id = $2 AND lock_token = $3")
+        .bind(now_ms() + ttl.as_millis() as i64)
         .bind(id)
+        .bind(token)
         .execute(db.pool())
-        .await?;
+        .await?
+        .rows_affected();
+    Ok(kept > 0)
+}
+
+/// Records a PATCH's fsynced bytes and ends its lease.
+pub async fn record_received(
+    db: &Db,
+    id: &str,
+    token: &str,
+    received: i64,
+    expires_at: i64,
+) -> Result<(), AppError> {
+    let _turn = db.write_turn().await;
+    sqlx::query(
+        "UPDATE uploads SET received = $1, expires_at = $2, updated_at = $3, lock_token = NULL, lock_until = NULL \
+         WHERE id = $4 AND lock_token = $5",
+    )
+    .bind(received)
+    .bind(expires_at)
+    .bind(now_ms())
+    .bind(id)
+    .bind(token)
+    .execute(db.pool())
+    .await?;
     Ok(())
 }
 
-/// Ends a reservation (inside the transaction that stored the file).
-pub async fn release_in(tx: &mut AnyConnection, id: &str) -> Result<(), AppError> {
-    sqlx::query("DELETE FROM quota_reservations WHERE id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-    Ok(())
+/// Ends leases held with `token` (one upload's, or a concatenation's
+/// parts'); a failure only leaves them to expire.
+pub async fn release_leases(db: &Db, token: &str) {
+    if let Err(e) =
+        sqlx::query("UPDATE uploads SET lock_token = NULL, lock_until = NULL WHERE lock_token = $1")
+            .bind(token)
+            .execute(db.pool())
+            .await
+    {
+        tracing::warn!(error = %e, "could not release an upload lease; it will expire");
+    }
 }
 
-/// Ends a reservation whose request failed; a failure here only leaves the
-/// reservation to expire.
-pub async fn release(db: &Db, id: &str) {
-    if let Err(e) = sqlx::query("DELETE FROM quota_reservations WHERE id = $1")
+/// Takes the lease of every listed part at once: all complete partial
+/// uploads of `owner_id` that no other request holds. False (nothing
+/// taken) when any is not.
+pub async fn claim_parts(
+    db: &Db,
+    owner_id: i64,
+    ids: &[&str],
+    token: &str,
+    ttl: Duration,
+) -> Result<bool, AppError> {
+    let now = now_ms();
+    let placeholders: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 5)).collect();
+    let sql = format!(
+        "UPDATE uploads SET lock_token = $1, lock_until = $2 \
+         WHERE owner_id = $3 AND concat = 'partial' AND state = 'receiving' AND received = length \
+         AND (lock_until IS NULL OR lock_until < $4) AND id IN ({})",
+        placeholders.join(", ")
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(token)
+        .bind(now + ttl.as_millis() as i64)
+        .bind(owner_id)
+        .bind(now);
+    for id in ids {
+        q = q.bind(*id);
+    }
+    let turn = db.write_turn().await;
+    let claimed = q.execute(db.pool()).await?.rows_affected();
+    drop(turn);
+    if claimed != ids.len() as u64 {
+        release_leases(db, token).await;
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Marks an upload that cannot be stored as failed, with the reason.
+pub async fn mark_failed(db: &Db, id: &str, error: &str) {
+    if let Err(e) = sqlx::query("UPDATE uploads SET state = 'failed', error = $1 WHERE id = $2")
+        .bind(error)
         .bind(id)
         .execute(db.pool())
         .await
     {
-        tracing::warn!(reservation = id, error = %e, "could not end a quota reservation");
+        tracing::warn!(upload = id, error = %e, "could not record a failed upload");
     }
 }
 
-/// Deletes expired reservations (the cleanup job).
-pub async fn delete_expired_reservations(db: &Db) -> Result<u64, AppError> {
-    Ok(
-        sqlx::query("DELETE FROM quota_reservations WHERE expires_at < $1")
-            .bind(now_ms())
-            .execute(db.pool())
-            .await?
-            .rows_affected(),
+/// Deletes an upload's row unless a request holds its lease; whether it went.
+pub async fn delete_unless_leased(db: &Db, id: &str) -> Result<bool, AppError> {
+    let gone = sqlx::query(
+        "DELETE FROM uploads WHERE id = $1 AND (lock_until IS NULL OR lock_until < $2)",
     )
+    .bind(id)
+    .bind(now_ms())
+    .execute(db.pool())
+    .await?
+    .rows_affected();
+    Ok(gone > 0)
+}
+
+/// Expired unfinished uploads, and finished ones older than `keep_done`.
+pub async fn expired_uploads(db: &Db, keep_done: Duration) -> Result<Vec<String>, AppError> {
+    let now = now_ms();
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM uploads WHERE (state = 'receiving' AND expires_at < $1) \
+         OR (state <> 'receiving' AND updated_at < $2) LIMIT 1000",
+    )
+    .bind(now)
+    .bind(now - keep_done.as_millis() as i64)
+    .fetch_all(db.pool())
+    .await?)
+}
+
+/// Ids of uploads still receiving (their bytes must stay).
+pub async fn receiving_ids(db: &Db) -> Result<Vec<String>, AppError> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM uploads WHERE state = 'receiving'")
+            .fetch_all(db.pool())
+            .await?,
+    )
+}
+
+/// The result recorded by whoever finalized upload `id`.
+pub async fn finished_result(db: &Db, id: &str) -> Result<Option<Ingested>, AppError> {
+    Ok(load(db, id)
+        .await?
+        .filter(|u| u.state == "done")
+        .and_then(|u| u.result))
+}
+
+/// The owner of what `target` names: a track, or the track of a version
+/// (`None`: there is no such thing; a new track has no owner yet).
+pub async fn target_owner(
+    conn: &mut AnyConnection,
+    target: &Target,
+) -> Result<Option<i64>, AppError> {
+    Ok(match target {
+        Target::NewTrack => None,
+        Target::Version { track_id } => {
+            sqlx::query_scalar("SELECT owner_id FROM tracks WHERE id = $1")
+                .bind(track_id)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+        Target::Stem { version_id, .. } => sqlx::query_scalar(
+            "SELECT t.owner_id FROM track_versions v JOIN tracks t ON t.id = v.track_id WHERE v.id = $1",
+        )
+        .bind(version_id)
+        .fetch_optional(&mut *conn)
+        .await?,
+    })
+}
+
+/// A version holds at most `MAX_STEMS` stems (409 when it is full).
+pub async fn check_stem_room(conn: &mut AnyConnection, version_id: i64) -> Result<(), AppError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM stems WHERE version_id = $1")
+        .bind(version_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    if n >= crate::tracks::MAX_STEMS {
+        return Err(AppError::Conflict(format!(
+            "this version already has {} stems, the most it can hold",
+            crate::tracks::MAX_STEMS
+        )));
+    }
+    Ok(())
+}
+
+/// Checks, before any byte is received, that the target exists and belongs
+/// to `owner_id` (404 otherwise: others' objects are not revealed) and that
+/// a stem still has room.
+pub async fn check_target(db: &Db, owner_id: i64, target: &Target) -> Result<(), AppError> {
+    if *target == Target::NewTrack {
+        return Ok(());
+    }
+    let mut conn = db.pool().acquire().await?;
+    if target_owner(&mut conn, target).await? != Some(owner_id) {
+        return Err(AppError::NotFound);
+    }
+    if let Target::Stem { version_id, .. } = target {
+        check_stem_room(&mut conn, *version_id).await?;
+    }
+    Ok(())
 }

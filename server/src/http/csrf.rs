@@ -10,7 +10,9 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::header::{HOST, ORIGIN};
-use http::{Request, StatusCode};
+use http::Request;
+
+use app::errors::AppError;
 use tower_http::validate_request::ValidateRequest;
 
 /// The check, for `ValidateRequestHeaderLayer::custom`: synchronous, so it
@@ -69,11 +71,7 @@ fn same_origin(origin: &str, host: &str, public_url: &str) -> bool {
 }
 
 fn refused() -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        axum::Json(serde_json::json!({ "error": "cross-site request refused" })),
-    )
-        .into_response()
+    AppError::Denied("cross-site request refused".into()).into_response()
 }
 
 #[cfg(test)]

@@ -21,45 +21,35 @@
 //!   the link was made for and a salted hash of the client address.
 
 use std::ops::RangeInclusive;
-use std::path::PathBuf;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use sqlx::Row;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use app::db::now_ms;
 use app::errors::AppError;
 use app::signing::LinkError;
 use app::state::AppState;
 use app::tracks::links::audio_mime;
+use app::tracks::served;
 
-use crate::media::store::Store;
+use crate::state::ServerState;
+use crate::storage::Storage;
 
 const READ_CHUNK: usize = 64 * 1024;
 
 fn link_error(e: LinkError) -> Response {
-    let status = match e {
-        LinkError::Invalid => StatusCode::FORBIDDEN,
-        LinkError::Expired => StatusCode::GONE,
-    };
-    (
-        status,
-        axum::Json(serde_json::json!({ "error": e.to_string() })),
-    )
-        .into_response()
-}
-
-fn plain(status: StatusCode, msg: &str) -> Response {
-    (status, axum::Json(serde_json::json!({ "error": msg }))).into_response()
+    match e {
+        LinkError::Invalid => AppError::Denied(e.to_string()),
+        LinkError::Expired => AppError::Gone(e.to_string()),
+    }
+    .into_response()
 }
 
 /// What a file is sent as.
 struct Served {
-    path: PathBuf,
+    key: String,
     mime: String,
     etag: String,
     modified_ms: i64,
@@ -78,12 +68,12 @@ pub struct Signed {
     headers: HeaderMap,
 }
 
-impl axum::extract::FromRequestParts<AppState> for Signed {
+impl axum::extract::FromRequestParts<ServerState> for Signed {
     type Rejection = Response;
 
     async fn from_request_parts(
         parts: &mut http::request::Parts,
-        state: &AppState,
+        state: &ServerState,
     ) -> Result<Self, Self::Rejection> {
         let user = state
             .secrets
@@ -100,38 +90,24 @@ impl axum::extract::FromRequestParts<AppState> for Signed {
     }
 }
 
-/// Whether a track that plays `asset_id` (as a version or a stem), or that
-/// holds `version_id`, is still visible to the user the link was made for:
-/// a link outlives nothing, so a track made private after it was signed
-/// stops serving everyone but its owner and admins at once.
-async fn still_visible(
-    state: &AppState,
-    asset_id: Option<i64>,
-    version_id: Option<i64>,
-    user: Option<i64>,
-) -> Result<bool, AppError> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM tracks t WHERE \
-         (t.visibility <> 'private' OR t.owner_id = $3 \
-          OR EXISTS (SELECT 1 FROM users u WHERE u.id = $3 AND u.role = 'admin')) \
-         AND t.id IN (SELECT v.track_id FROM track_versions v WHERE v.asset_id = $1 OR v.id = $2 \
-           UNION SELECT v.track_id FROM stems s JOIN track_versions v ON v.id = s.version_id \
-           WHERE s.asset_id = $1)",
-    )
-    .bind(asset_id)
-    .bind(version_id)
-    .bind(user)
-    .fetch_one(state.db.pool())
-    .await?;
-    Ok(n > 0)
-}
-
 /// `GET|HEAD /media/{asset_id}/{mode}/{name}`.
 pub async fn asset(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Path((asset_id, mode, name)): Path<(i64, String, String)>,
     link: Signed,
 ) -> Response {
+    match asset_inner(&state, asset_id, &mode, name, link).await {
+        Ok(res) | Err(res) => res,
+    }
+}
+
+async fn asset_inner(
+    state: &ServerState,
+    asset_id: i64,
+    mode: &str,
+    name: String,
+    link: Signed,
+) -> Result<Response, Response> {
     let Signed {
         user,
         ip,
@@ -139,85 +115,59 @@ pub async fn asset(
         headers,
         ..
     } = link;
-    let row = match sqlx::query(
-        "SELECT storage_key, sha256, codec, container, created_at, preview_key, preview_at \
-         FROM assets WHERE id = $1",
-    )
-    .bind(asset_id)
-    .fetch_optional(state.db.pool())
-    .await
+    let fail = |e: AppError| e.into_response();
+    let a = served::asset(&state.db, asset_id)
+        .await
+        .map_err(fail)?
+        .ok_or_else(|| fail(AppError::NotFound))?;
+    if !served::still_visible(&state.db, Some(asset_id), None, user)
+        .await
+        .map_err(fail)?
     {
-        Ok(Some(r)) => r,
-        Ok(None) => return AppError::NotFound.into_response(),
-        Err(e) => return AppError::from(e).into_response(),
-    };
-    match still_visible(&state, Some(asset_id), None, user).await {
-        Ok(true) => {}
-        Ok(false) => return AppError::NotFound.into_response(),
-        Err(e) => return e.into_response(),
+        return Err(fail(AppError::NotFound));
     }
-    let store = Store::new(&state.settings.data_dir);
-    let sha: String = row.get("sha256");
-    let created: i64 = row.get("created_at");
-    let served = match mode.as_str() {
+    let served = match mode {
         "stream" | "download" => {
-            let mime = audio_mime(
-                row.get::<Option<&str>, _>("codec"),
-                row.get::<Option<&str>, _>("container"),
-            );
+            let mime = audio_mime(a.codec.as_deref(), a.container.as_deref());
             Served {
-                path: store.path_of(row.get::<&str, _>("storage_key")),
+                key: a.storage_key.clone(),
                 mime: mime.to_string(),
-                etag: format!("\"{}\"", &sha[..32.min(sha.len())]),
-                modified_ms: created,
+                etag: format!("\"{}\"", &a.sha256[..32.min(a.sha256.len())]),
+                modified_ms: a.created_at,
                 // Only what the decoder recognised as audio plays inline.
                 attachment: mode == "download" || !mime.starts_with("audio/"),
-                name: name.clone(),
+                name,
             }
         }
         "preview" => {
-            let (Some(key), Some(at)) = (
-                row.get::<Option<String>, _>("preview_key"),
-                row.get::<Option<i64>, _>("preview_at"),
-            ) else {
-                return plain(StatusCode::NOT_FOUND, "this file has no preview yet");
+            let Some((key, at)) = a.preview.clone() else {
+                return Err(fail(AppError::Missing(
+                    "this file has no preview yet".into(),
+                )));
             };
             Served {
-                path: store.path_of(&key),
+                key,
                 mime: "audio/mpeg".into(),
-                etag: format!("\"p{}\"", &sha[..31.min(sha.len())]),
+                etag: format!("\"p{}\"", &a.sha256[..31.min(a.sha256.len())]),
                 modified_ms: at,
                 attachment: false,
-                name: name.clone(),
+                name,
             }
         }
-        _ => return AppError::NotFound.into_response(),
+        _ => return Err(fail(AppError::NotFound)),
     };
-    let res = send_file(&served, &method, &headers).await;
+    let res = send_file(&state.storage, &served, &method, &headers).await;
     if mode == "download" && method == Method::GET && res.status() == StatusCode::OK {
-        record_download(&state, user, asset_id, "download", &ip).await;
+        record_download(state, user, asset_id, "download", &ip).await;
     }
-    res
+    Ok(res)
 }
 
 /// One row in the downloads table; a failure to record never fails the
 /// download itself.
 async fn record_download(state: &AppState, user: Option<i64>, asset_id: i64, kind: &str, ip: &str) {
-    let res = sqlx::query(
-        "INSERT INTO downloads (user_id, asset_id, kind, ip_hash, created_at, track_id, label) \
-         SELECT $1, $2, $3, $4, $5, \
-           (SELECT v.track_id FROM track_versions v WHERE v.asset_id = $2 \
-            UNION SELECT v.track_id FROM stems s JOIN track_versions v ON v.id = s.version_id WHERE s.asset_id = $2 LIMIT 1), \
-           COALESCE((SELECT original_filename FROM assets WHERE id = $2), '')",
-    )
-    .bind(user)
-    .bind(asset_id)
-    .bind(kind)
-    .bind(state.secrets.ip_hash(ip))
-    .bind(now_ms())
-    .execute(state.db.pool())
-    .await;
-    if let Err(e) = res {
+    let hash = state.secrets.ip_hash(ip);
+    if let Err(e) = served::record_download(&state.db, user, asset_id, kind, &hash).await {
         tracing::warn!(error = %e, "could not record a download");
     }
 }
@@ -264,16 +214,18 @@ pub fn pick_range(
     }
 }
 
-async fn send_file(s: &Served, method: &Method, headers: &HeaderMap) -> Response {
-    let mut file = match tokio::fs::File::open(&s.path).await {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::error!(path = %s.path.display(), error = %e, "a stored file is missing");
-            return plain(StatusCode::NOT_FOUND, "the file is not available");
+async fn send_file(
+    storage: &Storage,
+    s: &Served,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Response {
+    let len = match storage.len(&s.key).await {
+        Ok(Some(len)) => len,
+        Ok(None) => {
+            tracing::error!(key = %s.key, "a stored file is missing");
+            return AppError::Missing("the file is not available".into()).into_response();
         }
-    };
-    let len = match file.metadata().await {
-        Ok(m) => m.len(),
         Err(e) => return AppError::internal("reading a stored file", e).into_response(),
     };
     let last_modified = http_date(s.modified_ms);
@@ -321,12 +273,11 @@ async fn send_file(s: &Served, method: &Method, headers: &HeaderMap) -> Response
         match pick_range(range_header, len) {
             Ok(r) => r,
             Err(msg) => {
-                return Response::builder()
-                    .status(StatusCode::RANGE_NOT_SATISFIABLE)
-                    .header(header::CONTENT_RANGE, format!("bytes */{len}"))
-                    .header(header::CONTENT_TYPE, "application/json")
-                    .body(Body::from(serde_json::json!({ "error": msg }).to_string()))
-                    .unwrap_or_else(|_| StatusCode::RANGE_NOT_SATISFIABLE.into_response());
+                let mut res = AppError::RangeNotSatisfiable(msg.into()).into_response();
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                    res.headers_mut().insert(header::CONTENT_RANGE, v);
+                }
+                return res;
             }
         }
     } else {
@@ -355,20 +306,18 @@ async fn send_file(s: &Served, method: &Method, headers: &HeaderMap) -> Response
             .body(Body::empty())
             .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
     }
-    if start > 0 {
-        if let Err(e) = file.seek(std::io::SeekFrom::Start(start)).await {
-            return AppError::internal("seeking a stored file", e).into_response();
-        }
+    match storage.read_range(&s.key, start, count).await {
+        Ok(stream) => base
+            .body(Body::from_stream(stream))
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+        Err(e) => AppError::internal("reading a stored file", e).into_response(),
     }
-    let body = Body::from_stream(ReaderStream::with_capacity(file.take(count), READ_CHUNK));
-    base.body(body)
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 /// `GET /media/stems/{version_id}/{name}.zip`: every stem of a version in one
 /// zip archive, written while it is sent.
 pub async fn stems_zip(
-    State(state): State<AppState>,
+    State(state): State<ServerState>,
     Path((version_id, _name)): Path<(i64, String)>,
     link: Signed,
 ) -> Response {
@@ -379,43 +328,31 @@ pub async fn stems_zip(
         uri,
         ..
     } = link;
-    let rows = match sqlx::query(
-        "SELECT s.role, a.id AS asset_id, a.storage_key, a.original_filename, t.slug \
-         FROM stems s JOIN assets a ON a.id = s.asset_id JOIN track_versions v ON v.id = s.version_id \
-         JOIN tracks t ON t.id = v.track_id WHERE s.version_id = $1 ORDER BY s.role, s.id LIMIT $2",
-    )
-    .bind(version_id)
-    .bind(app::tracks::MAX_STEMS)
-    .fetch_all(state.db.pool())
-    .await
-    {
+    let rows = match served::stems_for_zip(&state.db, version_id).await {
         Ok(r) => r,
-        Err(e) => return AppError::from(e).into_response(),
+        Err(e) => return e.into_response(),
     };
     if rows.is_empty() {
-        return plain(StatusCode::NOT_FOUND, "this version has no stems");
+        return AppError::Missing("this version has no stems".into()).into_response();
     }
-    match still_visible(&state, None, Some(version_id), user).await {
+    match served::still_visible(&state.db, None, Some(version_id), user).await {
         Ok(true) => {}
         Ok(false) => return AppError::NotFound.into_response(),
         Err(e) => return e.into_response(),
     }
-    let store = Store::new(&state.settings.data_dir);
     let mut entries = Vec::new();
     let mut used = std::collections::HashSet::new();
     for r in &rows {
-        let slug: String = r.get("slug");
-        let role: String = r.get("role");
         let mut name = app::tracks::links::safe_name(
-            &format!("{slug}-{role}"),
-            r.get::<Option<&str>, _>("original_filename"),
+            &format!("{}-{}", r.slug, r.role),
+            r.original_filename.as_deref(),
         );
         let mut n = 2;
         while !used.insert(name.clone()) {
             name = format!("{n}-{name}");
             n += 1;
         }
-        entries.push((name, store.path_of(r.get::<&str, _>("storage_key"))));
+        entries.push((name, r.storage_key.clone()));
     }
     let res = Response::builder()
         .status(StatusCode::OK)
@@ -431,12 +368,12 @@ pub async fn stems_zip(
             .body(Body::empty())
             .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
     }
-    let first_asset: i64 = rows[0].get("asset_id");
-    record_download(&state, user, first_asset, "stems", &ip).await;
+    record_download(&state, user, rows[0].asset_id, "stems", &ip).await;
 
     let (writer, reader) = tokio::io::duplex(READ_CHUNK * 4);
+    let storage = state.storage.clone();
     tokio::spawn(async move {
-        if let Err(e) = write_zip(writer, entries).await {
+        if let Err(e) = write_zip(&storage, writer, entries).await {
             tracing::warn!(error = %e, "the stems archive stopped early");
         }
     });
@@ -447,25 +384,22 @@ pub async fn stems_zip(
 }
 
 async fn write_zip(
+    storage: &Storage,
     out: tokio::io::DuplexStream,
-    entries: Vec<(String, PathBuf)>,
+    entries: Vec<(String, String)>,
 ) -> anyhow::Result<()> {
     use async_zip::base::write::ZipFileWriter;
     use async_zip::{Compression, ZipEntryBuilder};
-    use futures::AsyncWriteExt;
+    use futures::{AsyncWriteExt, StreamExt};
 
     let mut zip = ZipFileWriter::with_tokio(out);
-    let mut buf = vec![0u8; READ_CHUNK];
-    for (name, path) in entries {
-        let mut file = tokio::fs::File::open(&path).await?;
+    for (name, key) in entries {
+        let len = storage.len(&key).await?.unwrap_or(0);
+        let mut bytes = storage.read_range(&key, 0, len).await?;
         let entry = ZipEntryBuilder::new(name.into(), Compression::Stored).unix_permissions(0o644);
         let mut w = zip.write_entry_stream(entry).await?;
-        loop {
-            let n = file.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            w.write_all(&buf[..n]).await?;
+        while let Some(chunk) = bytes.next().await {
+            w.write_all(&chunk?).await?;
         }
         w.close().await?;
     }

@@ -12,4 +12,3 @@ pub mod metrics;
 pub mod rate;
 pub mod security;
 pub mod tracks_v1;
-pub mod tus;

@@ -49,7 +49,10 @@ pub fn page_policy() {
 /// `Strict-Transport-Security` on answers to requests that came over https:
 /// all of them when the public URL is https, those a trusted proxy marks as
 /// https otherwise, none for a plain-http install.
-pub fn with_hsts(app: axum::Router<AppState>, state: &AppState) -> axum::Router<AppState> {
+pub fn with_hsts<S>(app: axum::Router<S>, state: &AppState) -> axum::Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
     if state.settings.secure_cookies() {
         app.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
             STRICT_TRANSPORT_SECURITY,

@@ -41,14 +41,14 @@ impl Job for Cleanup {
             let jobs = q::cleanup_finished(db, ctx.state.settings.job_retention)
                 .await
                 .map_err(|e| JobError::retry(format!("deleting finished jobs: {e}")))?;
-            let reservations = app::uploads::db::delete_expired_reservations(db)
+            let reservations = app::uploads::quota::delete_expired_reservations(db)
                 .await
                 .map_err(|e| JobError::retry(format!("deleting quota reservations: {e}")))?;
             let throttles = app::auth::throttle::delete_expired(db)
                 .await
                 .map_err(|e| JobError::retry(format!("deleting throttle windows: {e}")))?;
             ctx.progress(75);
-            let uploads = crate::http::tus::sweep(&ctx.state)
+            let uploads = crate::storage::sweep::sweep(&ctx.state, &ctx.state.storage)
                 .await
                 .map_err(|e| JobError::retry(format!("sweeping uploads: {e}")))?;
             tracing::info!(

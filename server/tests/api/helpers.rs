@@ -12,7 +12,7 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 use app::settings::Settings;
-use app::state::AppState;
+use server::ServerState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -73,7 +73,7 @@ pub async fn bounded(body: impl std::future::Future<Output = ()>) {
 }
 
 pub struct TestApp {
-    pub state: AppState,
+    pub state: ServerState,
     pub router: Router,
     pub database_url: String,
     _dir: tempfile::TempDir,

@@ -689,7 +689,7 @@ async fn a_file_is_never_removed_under_a_new_row(b: Backend) {
         let sha2 = sha.clone();
         let purge = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_micros(i * 37 % 1500)).await;
-            server::worker::purge::remove_if_unused(&state, &sha2)
+            server::storage::sweep::remove_if_unused(&state, &state.storage, &sha2)
                 .await
                 .expect("purge")
         });

@@ -367,7 +367,9 @@ async fn tus_conformance_errors(b: Backend) {
             .and_then(|f| f.set_modified(two_hours_ago))
             .expect("age");
     }
-    server::http::tus::sweep(&app.state).await.expect("sweep");
+    server::storage::sweep::sweep(&app.state, &app.state.storage)
+        .await
+        .expect("sweep");
     assert!(!orphan.exists(), "the unreferenced object is removed");
     assert!(
         !dir.join("tmp/left.upload").exists(),
@@ -959,7 +961,7 @@ async fn assert_stored(app: &TestApp, bytes: &[u8]) {
             .expect("an asset with the content's hash");
     assert_eq!(size, bytes.len() as i64);
     assert!(key.contains(&sha), "the key {key} names the hash");
-    let path = server::media::store::Store::new(&app.state.settings.data_dir).path_of(&key);
+    let path = app.state.settings.data_dir.join(&key);
     let on_disk = std::fs::read(&path).expect("stored file");
     assert!(on_disk == bytes, "the stored file is the content");
 }

@@ -1,0 +1,13 @@
+//! Uploads: how bytes sent by people and machines become tracks. Two
+//! protocols receive them — tus 1.0 (`tus/`: resumable, in chunks, from the
+//! browser and tus clients) and the machine API's multipart form
+//! (`multipart`) — into the storage spool, and `ingest` turns a complete
+//! file into stored content and rows, in named steps. The SQL is in
+//! `app::uploads`.
+
+pub mod ingest;
+pub mod multipart;
+pub mod tus;
+
+pub use app::uploads::{Ingested, Target};
+pub use ingest::{Incoming, Received};
