@@ -12,11 +12,6 @@ use std::time::{Duration, Instant};
 
 use server::media::analyze;
 use server::media::sandbox::MediaPool;
-use symphonia::core::codecs::audio::AudioDecoderOptions;
-use symphonia::core::formats::probe::Hint;
-use symphonia::core::formats::{FormatOptions, TrackType};
-use symphonia::core::io::MediaSourceStream;
-use symphonia::core::meta::MetadataOptions;
 
 const FILES: usize = 500;
 const FORMATS: [(&str, &[&str]); 5] = [
@@ -27,33 +22,22 @@ const FORMATS: [(&str, &[&str]); 5] = [
     ("m4a", &["-c:a", "aac", "-b:a", "128k"]),
 ];
 
-fn ffmpeg(args: &[&str]) {
-    let ok = Command::new("ffmpeg")
-        .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"])
-        .args(args)
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "ffmpeg {args:?} failed (is Debian's ffmpeg installed?)");
-}
+#[path = "../server/tests/support/ffmpeg.rs"]
+mod fixtures;
 
+use fixtures::{count_frames, ffmpeg};
+
+/// `out` from a `freq` Hz sine of `secs` s (stereo or mono), made once.
 fn tone(out: &Path, secs: u32, freq: u32, stereo: bool, codec: &[&str]) {
     if out.exists() {
         return;
     }
-    let src = format!("sine=frequency={freq}:sample_rate=44100:duration={secs}");
-    let tmp = out.with_extension(format!(
-        "tmp.{}",
-        out.extension().and_then(|e| e.to_str()).unwrap_or("x")
-    ));
-    let mut args = vec!["-f", "lavfi", "-i", &src];
+    let mut args: Vec<&str> = Vec::new();
     if stereo {
         args.extend(["-ac", "2"]);
     }
     args.extend(codec);
-    let tmp_s = tmp.to_string_lossy().to_string();
-    args.push(&tmp_s);
-    ffmpeg(&args);
-    std::fs::rename(&tmp, out).expect("rename");
+    fixtures::sine(out, f64::from(secs), freq, &args);
 }
 
 /// 500 files of 5–11 s in five formats, made once and kept in the target dir.
@@ -87,40 +71,6 @@ fn corpus(dir: &Path) -> Vec<PathBuf> {
         });
     }
     files
-}
-
-fn plain_decode(path: &Path) -> u64 {
-    let file = std::fs::File::open(path).expect("open");
-    let mss = MediaSourceStream::new(Box::new(file), Default::default());
-    let mut reader = symphonia::default::get_probe()
-        .probe(
-            &Hint::new(),
-            mss,
-            FormatOptions::default(),
-            MetadataOptions::default(),
-        )
-        .expect("probe");
-    let track = reader.default_track(TrackType::Audio).expect("track");
-    let id = track.id;
-    let params = track
-        .codec_params
-        .as_ref()
-        .and_then(|p| p.audio())
-        .expect("audio")
-        .clone();
-    let mut decoder = symphonia::default::get_codecs()
-        .make_audio_decoder(&params, &AudioDecoderOptions::default())
-        .expect("decoder");
-    let mut frames = 0u64;
-    while let Ok(Some(packet)) = reader.next_packet() {
-        if packet.track_id != id {
-            continue;
-        }
-        if let Ok(buf) = decoder.decode(&packet) {
-            frames += buf.frames() as u64;
-        }
-    }
-    frames
 }
 
 fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
@@ -243,7 +193,7 @@ fn main() {
         let mut best = [Duration::MAX; 4];
         for _ in 0..9 {
             let times = [
-                best_of(1, || plain_decode(&f)),
+                best_of(1, || count_frames(&f, true)),
                 best_of(1, || {
                     analyze::waveform(&f, fine_spp, 1000, far, &mut |_| {}).expect("waveform")
                 }),

@@ -2,7 +2,6 @@
 //! test process, plus the malformed files the server must survive.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
@@ -16,33 +15,9 @@ fn dir() -> &'static Path {
 /// with the given ffmpeg output arguments; cached for the process.
 pub fn tone(name: &str, secs: f64, args: &[&str]) -> PathBuf {
     let path = dir().join(name);
-    if path.exists() {
-        return path;
+    if !path.exists() {
+        crate::ffmpeg::sine(&path, secs, 440, args);
     }
-    let tmp = dir().join(format!("{}.{}", rand::random::<u64>(), name));
-    let out = Command::new("ffmpeg")
-        .args([
-            "-nostdin",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-        ])
-        .arg(format!(
-            "sine=frequency=440:sample_rate=44100:duration={secs}"
-        ))
-        .args(args)
-        .arg(&tmp)
-        .output()
-        .expect("ffmpeg is installed (scripts/test installs it)");
-    assert!(
-        out.status.success(),
-        "ffmpeg: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::rename(&tmp, &path).expect("rename fixture");
     path
 }
 

@@ -2,11 +2,15 @@
 //! (loopback, port 0). Database tests run on SQLite and, when
 //! `WAVEKEEP_TEST_PG_URL` is set, on PostgreSQL (`postgres::` test names).
 
+#[path = "../support/ffmpeg.rs"]
+mod ffmpeg;
+
 mod audio;
 mod helpers;
 
 mod access;
 mod admin;
+mod analyze;
 mod api_keys;
 mod auth;
 mod bad_input;
