@@ -162,6 +162,7 @@ fn guard<T>(work: impl FnOnce() -> Result<T, MediaError>) -> Result<T, MediaErro
         .unwrap_or_else(|_| Err(malformed("the decoder failed on this file")))
 }
 
+mod buckets;
 mod codecs;
 mod peaks;
 mod preview;
