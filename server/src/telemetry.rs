@@ -159,7 +159,7 @@ mod tests {
             tracing::warn!(target: "other", summary = "SELECT no", elapsed_secs = 9.0, "x");
             tracing::info!(target: "sqlx::query", summary = "SELECT fast", elapsed_secs = 0.001, "y");
         });
-        let slow = app::telemetry::global().view().slow;
+        let slow = app::admin::view::View::of(&app::telemetry::global()).slow;
         let found = slow.iter().find(|q| q.summary == marker).expect("recorded");
         assert!((found.ms - 250.0).abs() < 1e-6, "{found:?}");
         assert!(!slow

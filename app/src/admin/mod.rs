@@ -5,6 +5,8 @@
 pub mod db;
 #[cfg(feature = "ssr")]
 pub mod snapshot;
+#[cfg(feature = "ssr")]
+pub mod view;
 
 pub mod api;
 

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::db as admin_db;
+use super::view::View;
 use super::{
     Alert, AlertLevel, CacheStat, DiskStats, KindStats, KindStatus, Performance, PoolStats,
     ProcessStats, QueueStats, QueueStatus,
@@ -13,7 +14,7 @@ use crate::db::now_ms;
 use crate::errors::AppError;
 use crate::settings::AlertThresholds;
 use crate::state::AppState;
-use crate::telemetry::{self, View};
+use crate::telemetry;
 
 /// Every cache of the process, with its counters since start.
 pub fn cache_stats(state: &AppState) -> Vec<CacheStats> {
@@ -93,7 +94,7 @@ async fn queue_stats(
 
 /// `GET /api/queue-status`: totals for anyone, `detail` for admins.
 pub async fn queue_status(state: &AppState, admin: bool) -> Result<QueueStatus, AppError> {
-    let view = telemetry::global().queue_view();
+    let view = View::queue(&telemetry::global());
     let q = queue_stats(state, &view, admin).await?;
     let kinds = q
         .kinds
@@ -124,7 +125,7 @@ pub async fn queue_status(state: &AppState, admin: bool) -> Result<QueueStatus, 
 /// The whole dashboard.
 pub async fn performance(state: &AppState) -> Result<Performance, AppError> {
     let t = telemetry::global();
-    let view = t.view();
+    let view = View::of(&t);
     let queue = queue_stats(state, &view, true).await?;
 
     let caches = cache_stats(state)
@@ -190,7 +191,7 @@ pub async fn performance(state: &AppState) -> Result<Performance, AppError> {
         started_at_ms: t.started_at_ms(),
         history_from_ms: view.history_from_ms,
         window_secs: view.window_secs,
-        slot_secs: telemetry::SLOT_SECS as u64,
+        slot_secs: telemetry::windows::SLOT_SECS as u64,
         instrumentation: state.settings.instrumentation,
         totals: view.totals.clone(),
         routes: view.routes.clone(),
