@@ -30,31 +30,19 @@ pub enum AppError {
     InvalidCredentials,
     #[error("you are not allowed to do that")]
     Forbidden,
-    /// 403 with the reason (a bad signed link, a cross-site request).
-    #[error("{0}")]
-    Denied(String),
     #[error("not found")]
     NotFound,
-    /// 404 with the reason, for things that exist but lack what was asked.
-    #[error("{0}")]
-    Missing(String),
-    #[error("{0}")]
-    MethodNotAllowed(String),
     #[error("{0}")]
     Conflict(String),
-    #[error("{0}")]
-    Gone(String),
-    #[error("{0}")]
-    PreconditionFailed(String),
-    #[error("{0}")]
-    UnsupportedMediaType(String),
-    #[error("{0}")]
-    RangeNotSatisfiable(String),
-    #[error("{0}")]
-    Locked(String),
-    /// tus's 460: the bytes do not match their checksum.
-    #[error("{0}")]
-    ChecksumMismatch(String),
+    /// Any other status, with its reason: what the HTTP-only routes (tus,
+    /// media links, the cross-site guard) answer besides the above (403 or
+    /// 404 with a reason, 405, 410, 412, 415, 416, 423, tus's 460). Made by
+    /// the constructors below. Server functions never return it, so the
+    /// browser's copy of this type (which decodes their errors) leaves it
+    /// out and stays small.
+    #[cfg(feature = "ssr")]
+    #[error("{message}")]
+    Http { status: u16, message: String },
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("too many attempts; try again in {retry_after_secs} s")]
@@ -78,16 +66,13 @@ impl AppError {
         match self {
             AppError::BadRequest(_) => S::BAD_REQUEST,
             AppError::Unauthorized | AppError::InvalidCredentials => S::UNAUTHORIZED,
-            AppError::Forbidden | AppError::Denied(_) => S::FORBIDDEN,
-            AppError::NotFound | AppError::Missing(_) => S::NOT_FOUND,
-            AppError::MethodNotAllowed(_) => S::METHOD_NOT_ALLOWED,
+            AppError::Forbidden => S::FORBIDDEN,
+            AppError::NotFound => S::NOT_FOUND,
             AppError::Conflict(_) => S::CONFLICT,
-            AppError::Gone(_) => S::GONE,
-            AppError::PreconditionFailed(_) => S::PRECONDITION_FAILED,
-            AppError::UnsupportedMediaType(_) => S::UNSUPPORTED_MEDIA_TYPE,
-            AppError::RangeNotSatisfiable(_) => S::RANGE_NOT_SATISFIABLE,
-            AppError::Locked(_) => S::LOCKED,
-            AppError::ChecksumMismatch(_) => S::from_u16(460).unwrap_or(S::BAD_REQUEST),
+            #[cfg(feature = "ssr")]
+            AppError::Http { status, .. } => {
+                S::from_u16(*status).unwrap_or(S::INTERNAL_SERVER_ERROR)
+            }
             AppError::PayloadTooLarge(_) => S::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests { .. } => S::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) | AppError::Overloaded { .. } => S::SERVICE_UNAVAILABLE,
@@ -107,6 +92,62 @@ impl AppError {
 
     pub fn bad_request(msg: impl Into<String>) -> Self {
         AppError::BadRequest(msg.into())
+    }
+
+    /// 403 with the reason (a bad signed link, a cross-site request).
+    #[cfg(feature = "ssr")]
+    pub fn denied(msg: impl Into<String>) -> Self {
+        Self::http(403, msg)
+    }
+
+    /// 404 with the reason, for things that exist but lack what was asked.
+    #[cfg(feature = "ssr")]
+    pub fn missing(msg: impl Into<String>) -> Self {
+        Self::http(404, msg)
+    }
+
+    #[cfg(feature = "ssr")]
+    pub fn method_not_allowed(msg: impl Into<String>) -> Self {
+        Self::http(405, msg)
+    }
+
+    #[cfg(feature = "ssr")]
+    pub fn gone(msg: impl Into<String>) -> Self {
+        Self::http(410, msg)
+    }
+
+    #[cfg(feature = "ssr")]
+    pub fn precondition_failed(msg: impl Into<String>) -> Self {
+        Self::http(412, msg)
+    }
+
+    #[cfg(feature = "ssr")]
+    pub fn unsupported_media_type(msg: impl Into<String>) -> Self {
+        Self::http(415, msg)
+    }
+
+    #[cfg(feature = "ssr")]
+    pub fn range_not_satisfiable(msg: impl Into<String>) -> Self {
+        Self::http(416, msg)
+    }
+
+    #[cfg(feature = "ssr")]
+    pub fn locked(msg: impl Into<String>) -> Self {
+        Self::http(423, msg)
+    }
+
+    /// tus's 460: the bytes do not match their checksum.
+    #[cfg(feature = "ssr")]
+    pub fn checksum_mismatch(msg: impl Into<String>) -> Self {
+        Self::http(460, msg)
+    }
+
+    #[cfg(feature = "ssr")]
+    fn http(status: u16, msg: impl Into<String>) -> Self {
+        AppError::Http {
+            status,
+            message: msg.into(),
+        }
     }
 
     /// Logs an internal cause once and hides it from the caller.

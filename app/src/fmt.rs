@@ -49,6 +49,30 @@ pub fn bytes(n: i64) -> String {
     }
 }
 
+pub fn asset_facts(a: &crate::tracks::AssetInfo) -> String {
+    let mut parts = Vec::new();
+    if let Some(c) = &a.codec {
+        parts.push(c.to_uppercase());
+    }
+    if let Some(sr) = a.sample_rate {
+        parts.push(format!("{:.1} kHz", sr as f64 / 1000.0));
+    }
+    if let Some(bits) = a.bit_depth {
+        parts.push(format!("{bits}-bit"));
+    }
+    match a.channels {
+        Some(1) => parts.push("mono".into()),
+        Some(2) => parts.push("stereo".into()),
+        Some(n) => parts.push(format!("{n} channels")),
+        None => {}
+    }
+    if let Some(br) = a.bitrate {
+        parts.push(format!("{} kbit/s", br / 1000));
+    }
+    parts.push(bytes(a.size_bytes));
+    parts.join(" · ")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

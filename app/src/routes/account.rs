@@ -6,6 +6,7 @@ use leptos_meta::Title;
 use super::SignInPrompt;
 use crate::auth::api::{list_api_keys, my_storage, CreateApiKey, RevokeApiKey};
 use crate::auth::{ApiKeyInfo, Viewer};
+use crate::components::error_note::ErrorNote;
 use crate::fmt;
 use crate::providers::auth::use_auth;
 
@@ -19,7 +20,7 @@ pub fn AccountPage() -> impl IntoView {
                 match viewer.await {
                     Ok(Some(v)) => view! { <AccountDetails v /> }.into_any(),
                     Ok(None) => view! { <SignInPrompt next="/account" /> }.into_any(),
-                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Err(e) => view! { <ErrorNote error=e.to_string() /> }.into_any(),
                 }
             })}
         </Suspense>
@@ -81,7 +82,7 @@ fn ApiKeys() -> impl IntoView {
                 </div>
             }
             .into_any(),
-            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+            Err(e) => view! { <ErrorNote error=e.to_string() /> }.into_any(),
         })
     };
     view! {
@@ -108,7 +109,7 @@ fn ApiKeys() -> impl IntoView {
                             view! { <p class="muted" data-testid="no-keys">"No keys yet."</p> }.into_any()
                         }
                         Ok(list) => view! { <KeyTable list revoke /> }.into_any(),
-                        Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                        Err(e) => view! { <ErrorNote error=e.to_string() /> }.into_any(),
                     }
                 })}
             </Transition>

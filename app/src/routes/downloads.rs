@@ -6,6 +6,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use super::SignInPrompt;
+use crate::components::error_note::ErrorNote;
 use crate::errors::AppError;
 use crate::fmt;
 use crate::tracks::api::list_downloads;
@@ -52,7 +53,7 @@ pub fn DownloadsPage() -> impl IntoView {
                         })}
                     }.into_any(),
                     Err(AppError::Unauthorized) => view! { <SignInPrompt next="/downloads" /> }.into_any(),
-                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Err(e) => view! { <ErrorNote error=e.to_string() /> }.into_any(),
                 }
             })}
         </Transition>

@@ -11,6 +11,7 @@ use leptos_router::hooks::{use_navigate, use_query_map};
 use leptos_router::location::Url;
 use leptos_router::NavigateOptions;
 
+use crate::components::error_note::ErrorNote;
 use crate::fmt;
 use crate::tracks::api::list_tracks;
 use crate::tracks::{ListQuery, Sort, TrackSummary};
@@ -154,14 +155,14 @@ fn TrackList(mine: bool) -> impl IntoView {
                 let lq = list_query.get();
                 match page.await {
                     Ok(p) if p.items.is_empty() && lq.cursor.is_none() => {
-                        view! { <EmptyState mine searching=!lq.q.is_empty() /> }.into_any()
+                        empty_state(mine, !lq.q.is_empty()).into_any()
                     }
                     Ok(p) => {
                         let next = p.next.map(|c| href(base, &lq.q, lq.sort, Some(&c), lq.per));
                         let first = lq.cursor.is_some().then(|| href(base, &lq.q, lq.sort, None, lq.per));
                         view! {
                             <ul class="track-list" data-testid="track-list">
-                                {p.items.into_iter().map(|t| view! { <TrackRow t mine /> }).collect_view()}
+                                {p.items.into_iter().map(|t| track_row(t, mine)).collect_view()}
                             </ul>
                             <nav class="pager" aria-label="Pages">
                                 {first.map(|h| view! { <a href=h data-testid="first-page">"← First page"</a> })}
@@ -173,7 +174,7 @@ fn TrackList(mine: bool) -> impl IntoView {
                     Err(crate::errors::AppError::Unauthorized) => {
                         view! { <super::SignInPrompt next="/mine" /> }.into_any()
                     }
-                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Err(e) => view! { <ErrorNote error=e.to_string() /> }.into_any(),
                 }
             })}
         </Transition>
@@ -191,8 +192,9 @@ fn debounce(ms: u32, f: impl FnOnce() + 'static) {
     let _ = (ms, f);
 }
 
-#[component]
-fn EmptyState(mine: bool, searching: bool) -> impl IntoView {
+/// What an empty list says (plain functions here, not components: the
+/// track lists are in the first wasm module, where every byte counts).
+fn empty_state(mine: bool, searching: bool) -> impl IntoView {
     let (title, text) = match (mine, searching) {
         (_, true) => (
             "Nothing matches",
@@ -216,8 +218,7 @@ fn EmptyState(mine: bool, searching: bool) -> impl IntoView {
     }
 }
 
-#[component]
-fn TrackRow(t: TrackSummary, mine: bool) -> impl IntoView {
+fn track_row(t: TrackSummary, mine: bool) -> impl IntoView {
     let duration = t
         .duration_ms
         .map(fmt::duration)

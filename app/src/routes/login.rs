@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
+use crate::components::error_note::ErrorNote;
 use crate::components::password_field::PasswordField;
 use crate::providers::auth::use_auth;
 
@@ -31,7 +32,7 @@ pub fn LoginPage() -> impl IntoView {
                 </label>
                 <PasswordField label="Password" name="password" autocomplete="current-password" />
                 <button type="submit" data-testid="submit">"Log in"</button>
-                <p class="error" role="alert" data-testid="form-error">{error}</p>
+                <ErrorNote error attr:data-testid="form-error" />
             </ActionForm>
             <p class="muted">"New here? " <a href="/register">"Create an account"</a></p>
         </section>

@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::auth::rules;
+use crate::components::error_note::ErrorNote;
 use crate::components::password_field::PasswordField;
 use crate::providers::auth::use_auth;
 
@@ -53,7 +54,7 @@ pub fn RegisterPage() -> impl IntoView {
                 />
                 <p class="hint" data-testid="password-hint" aria-live="polite">{hint}</p>
                 <button type="submit" data-testid="submit">"Create account"</button>
-                <p class="error" role="alert" data-testid="form-error">{error}</p>
+                <ErrorNote error attr:data-testid="form-error" />
             </ActionForm>
             <p class="muted">"Have an account? " <a href="/login">"Log in"</a></p>
         </section>

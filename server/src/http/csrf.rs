@@ -71,7 +71,7 @@ fn same_origin(origin: &str, host: &str, public_url: &str) -> bool {
 }
 
 fn refused() -> Response {
-    AppError::Denied("cross-site request refused".into()).into_response()
+    AppError::denied("cross-site request refused").into_response()
 }
 
 #[cfg(test)]

@@ -41,8 +41,8 @@ const READ_CHUNK: usize = 64 * 1024;
 
 fn link_error(e: LinkError) -> Response {
     match e {
-        LinkError::Invalid => AppError::Denied(e.to_string()),
-        LinkError::Expired => AppError::Gone(e.to_string()),
+        LinkError::Invalid => AppError::denied(e.to_string()),
+        LinkError::Expired => AppError::gone(e.to_string()),
     }
     .into_response()
 }
@@ -141,9 +141,7 @@ async fn asset_inner(
         }
         "preview" => {
             let Some((key, at)) = a.preview.clone() else {
-                return Err(fail(AppError::Missing(
-                    "this file has no preview yet".into(),
-                )));
+                return Err(fail(AppError::missing("this file has no preview yet")));
             };
             Served {
                 key,
@@ -224,7 +222,7 @@ async fn send_file(
         Ok(Some(len)) => len,
         Ok(None) => {
             tracing::error!(key = %s.key, "a stored file is missing");
-            return AppError::Missing("the file is not available".into()).into_response();
+            return AppError::missing("the file is not available").into_response();
         }
         Err(e) => return AppError::internal("reading a stored file", e).into_response(),
     };
@@ -273,7 +271,7 @@ async fn send_file(
         match pick_range(range_header, len) {
             Ok(r) => r,
             Err(msg) => {
-                let mut res = AppError::RangeNotSatisfiable(msg.into()).into_response();
+                let mut res = AppError::range_not_satisfiable(msg).into_response();
                 if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
                     res.headers_mut().insert(header::CONTENT_RANGE, v);
                 }
@@ -333,7 +331,7 @@ pub async fn stems_zip(
         Err(e) => return e.into_response(),
     };
     if rows.is_empty() {
-        return AppError::Missing("this version has no stems".into()).into_response();
+        return AppError::missing("this version has no stems").into_response();
     }
     match served::still_visible(&state.db, None, Some(version_id), user).await {
         Ok(true) => {}

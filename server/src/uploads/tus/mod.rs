@@ -92,8 +92,8 @@ pub async fn overridden(
         Some("PATCH") => patch(state, user, id, headers, body).await,
         Some("DELETE") => terminate(state, user, id, headers).await,
         Some("HEAD") => head(state, user, id, headers).await,
-        _ => Tus::from(AppError::MethodNotAllowed(
-            "use PATCH, HEAD or DELETE on an upload".into(),
+        _ => Tus::from(AppError::method_not_allowed(
+            "use PATCH, HEAD or DELETE on an upload",
         ))
         .header(&http::header::ALLOW, "HEAD, PATCH, DELETE, OPTIONS")
         .into_response(),

@@ -97,7 +97,7 @@ pub async fn patch(
 ) -> TusResult {
     check_version(&headers)?;
     if header(&headers, &http::header::CONTENT_TYPE) != Some(OCTET) {
-        return Err(AppError::UnsupportedMediaType(format!(
+        return Err(AppError::unsupported_media_type(format!(
             "PATCH bodies must be sent as Content-Type: {OCTET}"
         ))
         .into());
@@ -115,10 +115,10 @@ pub async fn patch(
         return Err(gone());
     }
     if u.concat == "final" {
-        return Err(AppError::Denied("a final (concatenated) upload takes no PATCH".into()).into());
+        return Err(AppError::denied("a final (concatenated) upload takes no PATCH").into());
     }
     if u.state == "failed" {
-        return Err(AppError::Gone(u.error.unwrap_or_else(|| "this upload failed".into())).into());
+        return Err(AppError::gone(u.error.unwrap_or_else(|| "this upload failed".into())).into());
     }
     if offset != u.received {
         return Err(Tus::from(AppError::Conflict(format!(
@@ -152,8 +152,8 @@ pub async fn patch(
             // The bytes of this PATCH are dropped; the offset stays where it was.
             truncate(&part_path(&state, &id)?, offset as u64).await;
             app::uploads::db::release_leases(&state.db, &token).await;
-            return Err(Tus::from(AppError::ChecksumMismatch(
-                "checksum mismatch: the bytes of this PATCH were discarded".into(),
+            return Err(Tus::from(AppError::checksum_mismatch(
+                "checksum mismatch: the bytes of this PATCH were discarded",
             ))
             .header(&UPLOAD_OFFSET, offset));
         }

@@ -115,14 +115,12 @@ pub fn bad(message: impl Into<String>) -> Tus {
 }
 
 pub fn gone() -> Tus {
-    AppError::Gone("this upload expired before it was finished; start it again".into()).into()
+    AppError::gone("this upload expired before it was finished; start it again").into()
 }
 
 pub fn locked() -> Tus {
-    AppError::Locked(
-        "another request is writing to this upload; try again when it has finished".into(),
-    )
-    .into()
+    AppError::locked("another request is writing to this upload; try again when it has finished")
+        .into()
 }
 
 /// A request header's value, trimmed.
@@ -136,8 +134,8 @@ pub fn header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> 
 pub fn check_version(headers: &HeaderMap) -> Result<(), Tus> {
     match header(headers, &TUS_RESUMABLE) {
         Some(VERSION) => Ok(()),
-        _ => Err(Tus::from(AppError::PreconditionFailed(
-            "this server speaks tus 1.0.0 (send Tus-Resumable: 1.0.0)".into(),
+        _ => Err(Tus::from(AppError::precondition_failed(
+            "this server speaks tus 1.0.0 (send Tus-Resumable: 1.0.0)",
         ))
         .header(&TUS_VERSION, VERSION)),
     }
