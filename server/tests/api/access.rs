@@ -1,8 +1,15 @@
-//! Who may call what: anonymous → 401, signed in but not allowed → 403.
+//! Who may call what: anonymous → 401, signed in but not allowed → 403,
+//! someone else's private object → 404 (the authorization matrix over
+//! pages, server functions, API routes and media links).
 
 use http::StatusCode;
 
-use crate::helpers::{form, get, with_cookie, Backend, TestApp};
+use axum::body::Body;
+use http::Request;
+
+use crate::audio;
+use crate::helpers::{form, get, with_cookie, Backend, TestApp, TestResponse};
+use crate::uploads::{api_key, post_track, process};
 
 async fn admin_functions_answer_401_403_200(b: Backend) {
     let app = TestApp::new(b).await;
@@ -73,7 +80,249 @@ async fn mutations_refuse_get(b: Backend) {
     }
 }
 
+/// Every track route and server function, as anonymous, owner, another
+/// user and an admin, on a private track (hidden = 404) and a public one
+/// (visible but not theirs to change = 403).
+async fn authorization_matrix(b: Backend) {
+    let app = TestApp::new(b).await;
+    let owner = app.register("ana@example.com").await;
+    let other = app.register("bob@example.com").await;
+    let admin = app.admin("root@example.com").await;
+    let key = api_key(&app, &owner).await;
+    let mp3 = std::fs::read(audio::mp3(1.0)).expect("mp3");
+    let res = app
+        .send(post_track(
+            &key,
+            &[("title", "Private")],
+            Some(("p.mp3", &mp3)),
+        ))
+        .await;
+    let j = res.json();
+    let (id, version) = (
+        j["id"].as_i64().expect("id").to_string(),
+        j["version_id"].as_i64().expect("v").to_string(),
+    );
+    let res = app
+        .send(post_track(
+            &key,
+            &[("title", "Public"), ("visibility", "public")],
+            Some(("q.mp3", &mp3)),
+        ))
+        .await;
+    let public = res.json()["id"].as_i64().expect("id").to_string();
+    let public_version = res.json()["version_id"].as_i64().expect("v").to_string();
+    process(&app).await;
+
+    type Call = Box<dyn Fn() -> Request<Body>>;
+    let f = |path: &'static str, fields: Vec<(&'static str, String)>| -> Call {
+        Box::new(move || {
+            let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            form(path, &pairs)
+        })
+    };
+    let g = |path: String| -> Call { Box::new(move || get(&path)) };
+    let edit = |t: &str| {
+        vec![
+            ("id", t.to_string()),
+            ("title", "T".to_string()),
+            ("tags", String::new()),
+            ("visibility", "Private".to_string()),
+        ]
+    };
+    let edit_public = |t: &str| {
+        vec![
+            ("id", t.to_string()),
+            ("title", "Public".to_string()),
+            ("tags", String::new()),
+            ("visibility", "Public".to_string()),
+        ]
+    };
+    use StatusCode as S;
+    let (ok, nf, un, fb) = (S::OK, S::NOT_FOUND, S::UNAUTHORIZED, S::FORBIDDEN);
+    // (what, call, [anonymous, owner, other, admin])
+    let cases: Vec<(&str, Call, [S; 4])> = vec![
+        (
+            "get private",
+            f("/api/tracks/get", vec![("id", id.clone())]),
+            [nf, ok, nf, ok],
+        ),
+        (
+            "peaks private",
+            f("/api/tracks/peaks", vec![("id", id.clone())]),
+            [nf, ok, nf, ok],
+        ),
+        (
+            "stems private",
+            f("/api/tracks/stems", vec![("version_id", version.clone())]),
+            [nf, ok, nf, ok],
+        ),
+        (
+            "update private",
+            f("/api/tracks/update", edit(&id)),
+            [un, ok, nf, ok],
+        ),
+        (
+            "primary private",
+            f(
+                "/api/tracks/primary",
+                vec![("id", id.clone()), ("version_id", version.clone())],
+            ),
+            [un, ok, nf, ok],
+        ),
+        (
+            "delete missing",
+            f("/api/tracks/delete", vec![("id", "999999".into())]),
+            [un, nf, nf, nf],
+        ),
+        (
+            "get public",
+            f("/api/tracks/get", vec![("id", public.clone())]),
+            [ok, ok, ok, ok],
+        ),
+        (
+            "stems public",
+            f(
+                "/api/tracks/stems",
+                vec![("version_id", public_version.clone())],
+            ),
+            [ok, ok, ok, ok],
+        ),
+        (
+            "update public",
+            f("/api/tracks/update", edit_public(&public)),
+            [un, ok, fb, ok],
+        ),
+        (
+            "primary public",
+            f(
+                "/api/tracks/primary",
+                vec![
+                    ("id", public.clone()),
+                    ("version_id", public_version.clone()),
+                ],
+            ),
+            [un, ok, fb, ok],
+        ),
+        (
+            "downloads",
+            f("/api/downloads/list", vec![]),
+            [un, ok, ok, ok],
+        ),
+        (
+            "my tracks",
+            f(
+                "/api/tracks/list",
+                vec![
+                    ("query[mine]", "true".into()),
+                    ("query[q]", String::new()),
+                    ("query[sort]", "Newest".into()),
+                ],
+            ),
+            [un, ok, ok, ok],
+        ),
+        (
+            "public tracks",
+            f(
+                "/api/tracks/list",
+                vec![
+                    ("query[mine]", "false".into()),
+                    ("query[q]", String::new()),
+                    ("query[sort]", "Newest".into()),
+                ],
+            ),
+            [ok, ok, ok, ok],
+        ),
+        (
+            "GET track private",
+            g(format!("/api/v1/tracks/{id}")),
+            [nf, ok, nf, ok],
+        ),
+        (
+            "GET peaks private",
+            g(format!("/api/v1/tracks/{id}/peaks")),
+            [nf, ok, nf, ok],
+        ),
+        (
+            "GET events private",
+            g(format!("/api/v1/tracks/{id}/events")),
+            [nf, ok, nf, ok],
+        ),
+        (
+            "GET track public",
+            g(format!("/api/v1/tracks/{public}")),
+            [ok, ok, ok, ok],
+        ),
+        (
+            "GET peaks public",
+            g(format!("/api/v1/tracks/{public}/peaks")),
+            [ok, ok, ok, ok],
+        ),
+        (
+            "GET mine",
+            g("/api/v1/tracks?mine=1".into()),
+            [un, ok, ok, ok],
+        ),
+        ("GET list", g("/api/v1/tracks".into()), [ok, ok, ok, ok]),
+        (
+            "unsigned media",
+            g("/media/1/stream/x.mp3".into()),
+            [fb, fb, fb, fb],
+        ),
+        (
+            "unsigned stems",
+            g(format!("/media/stems/{version}/x.zip")),
+            [fb, fb, fb, fb],
+        ),
+        (
+            "track page private",
+            g(format!("/tracks/{id}")),
+            [nf, ok, nf, ok],
+        ),
+        (
+            "track page public",
+            g(format!("/tracks/{public}")),
+            [ok, ok, ok, ok],
+        ),
+        ("downloads page", g("/downloads".into()), [un, ok, ok, ok]),
+        ("my tracks page", g("/mine".into()), [un, ok, ok, ok]),
+    ];
+    let who = [None, Some(&owner), Some(&other), Some(&admin)];
+    let names = ["anonymous", "owner", "other", "admin"];
+    for (what, call, expected) in &cases {
+        for (i, cookie) in who.iter().enumerate() {
+            let req = match cookie {
+                Some(c) => with_cookie(call(), c),
+                None => call(),
+            };
+            let res: TestResponse = app.send(req).await;
+            assert_eq!(
+                res.status,
+                expected[i],
+                "{what} as {}: {}",
+                names[i],
+                &res.text[..res.text.len().min(300)]
+            );
+        }
+    }
+    // Finally the admin deletes someone else's private track.
+    let res = app
+        .send(with_cookie(
+            form("/api/tracks/delete", &[("id", &id)]),
+            &other,
+        ))
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    let res = app
+        .send(with_cookie(
+            form("/api/tracks/delete", &[("id", &id)]),
+            &admin,
+        ))
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+}
+
 crate::both_backends!(
+    authorization_matrix,
     admin_functions_answer_401_403_200,
     account_functions_need_a_session,
     mutations_refuse_get,
