@@ -6,6 +6,8 @@
 pub mod db;
 #[cfg(feature = "ssr")]
 pub mod queue;
+#[cfg(feature = "ssr")]
+pub mod read;
 
 use serde::{Deserialize, Serialize};
 

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::components::error_note::ErrorNote;
+use crate::components::error_note::{action_error, ErrorNote};
 use crate::components::password_field::PasswordField;
 use crate::providers::auth::use_auth;
 
@@ -13,13 +13,7 @@ pub fn LoginPage() -> impl IntoView {
     let action = use_auth().login();
     let query = use_query_map();
     let next = move || query.read().get("next").unwrap_or_default();
-    let error = move || {
-        action
-            .value()
-            .get()
-            .and_then(|r| r.err())
-            .map(|e| e.to_string())
-    };
+    let error = action_error(action.value());
     view! {
         <Title text="Log in" />
         <section class="card narrow">

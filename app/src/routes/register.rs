@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::auth::rules;
-use crate::components::error_note::ErrorNote;
+use crate::components::error_note::{action_error, ErrorNote};
 use crate::components::password_field::PasswordField;
 use crate::providers::auth::use_auth;
 
@@ -23,13 +23,7 @@ pub fn RegisterPage() -> impl IntoView {
                 .unwrap_or_else(|| "Looks good.".to_string())
         }
     };
-    let error = move || {
-        action
-            .value()
-            .get()
-            .and_then(|r| r.err())
-            .map(|e| e.to_string())
-    };
+    let error = action_error(action.value());
     view! {
         <Title text="Register" />
         <section class="card narrow">

@@ -258,5 +258,5 @@ pub async fn list_downloads(cursor: Option<String>) -> Result<super::DownloadPag
     use crate::auth::guard;
     let state = guard::app_state()?;
     let viewer = guard::require_user().await?;
-    super::db::downloads(&state.db, viewer.id, cursor.as_deref()).await
+    super::served::downloads(&state.db, viewer.id, cursor.as_deref()).await
 }

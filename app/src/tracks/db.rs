@@ -276,7 +276,7 @@ pub async fn get_detail(db: &Db, id: i64) -> Result<Option<TrackDetail>, AppErro
         .or(versions.last());
     let jobs = match primary_version {
         Some(v) => {
-            crate::jobs::db::for_subject(db, &crate::jobs::asset_subject(v.asset.id)).await?
+            crate::jobs::read::for_subject(db, &crate::jobs::asset_subject(v.asset.id)).await?
         }
         None => Vec::new(),
     };
@@ -465,51 +465,6 @@ pub async fn delete(db: &Db, id: i64) -> Result<(), AppError> {
     }
     tx.commit().await?;
     Ok(())
-}
-
-/// The user's downloads, newest first, keyset-paginated on (created_at, id).
-pub async fn downloads(
-    db: &Db,
-    user_id: i64,
-    cursor: Option<&str>,
-) -> Result<super::DownloadPage, AppError> {
-    let (at, id) = match cursor.filter(|c| !c.is_empty()) {
-        Some(c) => c
-            .split_once('_')
-            .and_then(|(a, b)| Some((a.parse::<i64>().ok()?, b.parse::<i64>().ok()?)))
-            .ok_or_else(|| AppError::bad_request("bad page cursor"))?,
-        None => (i64::MAX, i64::MAX),
-    };
-    let rows = sqlx::query(
-        "SELECT d.id, d.created_at, d.kind, d.label, d.track_id, t.title FROM downloads d \
-         LEFT JOIN tracks t ON t.id = d.track_id \
-         WHERE d.user_id = $1 AND (d.created_at, d.id) < ($2, $3) \
-         ORDER BY d.created_at DESC, d.id DESC LIMIT $4",
-    )
-    .bind(user_id)
-    .bind(at)
-    .bind(id)
-    .bind(super::DOWNLOADS_PAGE + 1)
-    .fetch_all(db.pool())
-    .await?;
-    let mut items: Vec<super::DownloadRow> = rows
-        .iter()
-        .map(|r| super::DownloadRow {
-            id: r.get("id"),
-            created_at: r.get("created_at"),
-            kind: r.get("kind"),
-            label: r.get("label"),
-            track_id: r.get("track_id"),
-            track_title: r.get("title"),
-        })
-        .collect();
-    let next = if items.len() as i64 > super::DOWNLOADS_PAGE {
-        items.truncate(super::DOWNLOADS_PAGE as usize);
-        items.last().map(|d| format!("{}_{}", d.created_at, d.id))
-    } else {
-        None
-    };
-    Ok(super::DownloadPage { items, next })
 }
 
 /// The content hash of asset `id` (404 when there is none).

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use app::jobs::db::NewJob;
 use app::media::db::Step;
-use app::media::Facts;
 
 use super::asset::{self, retry, sandbox_err};
 use super::{Job, JobContext, JobFuture};
@@ -64,17 +63,7 @@ impl Job for Metadata {
             ) {
                 then.push(NewJob::for_asset(app::jobs::PREVIEW, a.id).priority(3));
             }
-            let facts = Facts {
-                duration_ms: info.duration_ms,
-                frames: info.frames,
-                sample_rate: info.sample_rate,
-                channels: info.channels,
-                bit_depth: info.bit_depth,
-                codec: info.codec,
-                bitrate: info.bitrate,
-                container: info.container,
-            };
-            app::media::db::record_metadata(&ctx.state.db, a.id, &facts, &then)
+            app::media::db::record_metadata(&ctx.state.db, a.id, &info, &then)
                 .await
                 .map_err(retry("storing metadata"))?;
             ctx.state.queue.wake().notify_waiters();

@@ -8,6 +8,7 @@ use std::time::Duration;
 use app::db::now_ms;
 use app::errors::AppError;
 use app::jobs::db::{self as q, Enqueued, Failed, NewJob};
+use app::jobs::read as r;
 use app::jobs::JobState;
 
 use crate::helpers::{Backend, TestApp};
@@ -49,7 +50,7 @@ async fn claims_by_priority_then_age(b: Backend) {
         .expect("claim")
         .is_empty());
     assert_eq!(
-        q::get(db, urgent).await.expect("get").state,
+        r::get(db, urgent).await.expect("get").state,
         JobState::Running
     );
 }
@@ -148,12 +149,12 @@ async fn failures_back_off_with_jitter_then_die_keeping_every_error(b: Backend) 
             .expect("fail"),
         Failed::Dead
     );
-    let job = q::get(db, id).await.expect("get");
+    let job = r::get(db, id).await.expect("get");
     assert_eq!(
         (job.state, job.attempts, job.last_error.as_deref()),
         (JobState::Dead, 4, Some("boom 4"))
     );
-    let errors = q::errors(db, id).await.expect("errors");
+    let errors = r::errors(db, id).await.expect("errors");
     assert_eq!(
         errors.iter().map(|(a, _)| *a).collect::<Vec<_>>(),
         vec![1, 2, 3, 4]
@@ -174,7 +175,7 @@ async fn failures_back_off_with_jitter_then_die_keeping_every_error(b: Backend) 
             .expect("fail"),
         Failed::Dead
     );
-    assert_eq!(q::get(db, id).await.expect("get").attempts, 1);
+    assert_eq!(r::get(db, id).await.expect("get").attempts, 1);
 }
 
 async fn expired_leases_run_again_and_stale_workers_are_fenced(b: Backend) {
@@ -210,12 +211,12 @@ async fn expired_leases_run_again_and_stale_workers_are_fenced(b: Backend) {
     assert!(q::heartbeat(db, &fresh, LEASE, 60)
         .await
         .expect("heartbeat"));
-    assert_eq!(q::get(db, id).await.expect("get").progress, 60);
+    assert_eq!(r::get(db, id).await.expect("get").progress, 60);
     assert!(q::complete(db, &fresh).await.expect("complete"));
-    let job = q::get(db, id).await.expect("get");
+    let job = r::get(db, id).await.expect("get");
     assert_eq!((job.state, job.progress), (JobState::Succeeded, 100));
     assert_eq!(
-        q::errors(db, id).await.expect("errors").len(),
+        r::errors(db, id).await.expect("errors").len(),
         1,
         "the lost lease is on record"
     );
@@ -344,11 +345,11 @@ async fn batched_completions_are_fenced_per_attempt(b: Backend) {
     assert_eq!(newer[0].id, leases[2].id);
     assert_eq!(q::complete_many(db, &leases).await.expect("complete"), 2);
     assert_eq!(
-        q::get(db, leases[0].id).await.expect("job").state,
+        r::get(db, leases[0].id).await.expect("job").state,
         JobState::Succeeded
     );
     assert_eq!(
-        q::get(db, leases[2].id).await.expect("job").state,
+        r::get(db, leases[2].id).await.expect("job").state,
         JobState::Running,
         "the newer attempt is untouched"
     );

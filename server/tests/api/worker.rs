@@ -248,7 +248,7 @@ async fn crashes_and_time_limits_fail_the_job_not_the_worker(b: Backend) {
         ],
     );
     worker.drain().await;
-    let crash = q::get(db, crash_id).await.expect("get");
+    let crash = app::jobs::read::get(db, crash_id).await.expect("get");
     assert_eq!(crash.state, JobState::Dead, "a panic is permanent");
     assert!(
         crash
@@ -258,7 +258,7 @@ async fn crashes_and_time_limits_fail_the_job_not_the_worker(b: Backend) {
             .contains("crashed"),
         "{crash:?}"
     );
-    let slow = q::get(db, slow_id).await.expect("get");
+    let slow = app::jobs::read::get(db, slow_id).await.expect("get");
     assert_eq!(slow.state, JobState::Queued, "a time-out is retried later");
     assert!(
         slow.last_error
@@ -268,7 +268,7 @@ async fn crashes_and_time_limits_fail_the_job_not_the_worker(b: Backend) {
         "{slow:?}"
     );
     assert_eq!(
-        q::get(db, ok_id).await.expect("get").state,
+        app::jobs::read::get(db, ok_id).await.expect("get").state,
         JobState::Succeeded
     );
 }
@@ -290,7 +290,7 @@ async fn shutdown_releases_running_jobs(b: Backend) {
     let running = start(worker);
     wait_for(&app, "running", 1).await;
     running.stop().await;
-    let job = q::get(&app.state.db, id).await.expect("get");
+    let job = app::jobs::read::get(&app.state.db, id).await.expect("get");
     assert_eq!(
         (job.state, job.attempts),
         (JobState::Queued, 0),
@@ -343,7 +343,7 @@ async fn cleanup_removes_expired_sessions_and_old_jobs(b: Backend) {
     worker.drain().await;
     assert_eq!(app.count("sessions").await, 1);
     assert!(
-        q::get(db, old).await.is_err(),
+        app::jobs::read::get(db, old).await.is_err(),
         "the old finished job is gone"
     );
     assert_eq!(

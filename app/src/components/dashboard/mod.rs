@@ -12,13 +12,4 @@ pub use overview::{Alerts, Charts, Tiles};
 pub use system::{Caches, Routes, System};
 pub use users::Users;
 
-use leptos::prelude::*;
-
-use crate::errors::AppError;
-
-/// The error of an action's latest run, if it failed.
-pub fn action_error<T: Clone + Send + Sync + 'static>(
-    value: impl Get<Value = Option<Result<T, AppError>>> + Send + Sync + 'static,
-) -> impl Fn() -> Option<String> + Send + Sync + 'static {
-    move || value.get().and_then(|r| r.err()).map(|e| e.to_string())
-}
+pub use super::error_note::action_error;

@@ -55,24 +55,9 @@ const MAX_DEMUX_ERRORS_IN_A_ROW: u32 = 16;
 /// How much audio (seconds) at the end of the file is read to confirm a header's length.
 const TAIL_CHECK_SECONDS: u64 = 2;
 
-/// Basic facts about an audio file (also what the sandbox sends over its pipe).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct AudioInfo {
-    /// Playable length in milliseconds (rounded).
-    pub duration_ms: i64,
-    /// Playable length in sample frames at `sample_rate`.
-    pub frames: u64,
-    pub sample_rate: u32,
-    pub channels: u16,
-    /// Bits per sample of the source, where the format defines one (PCM, FLAC, ALAC).
-    pub bit_depth: Option<u16>,
-    /// Short lowercase codec name: "mp3", "flac", "pcm_s16le", "vorbis", "aac", "alac", ...
-    pub codec: String,
-    /// Bits per second: the nominal rate for PCM, file size / duration otherwise.
-    pub bitrate: Option<u32>,
-    /// Short lowercase container name: "mp3", "flac", "wav", "ogg", "mp4", "adts", ...
-    pub container: String,
-}
+/// Basic facts about an audio file (also what the sandbox sends over its
+/// pipe, and what the metadata job records): `app::media::Facts`.
+pub use app::media::Facts as AudioInfo;
 
 /// Why a file could not be analysed.
 #[derive(Debug)]
