@@ -218,9 +218,7 @@ pub fn router(state: ServerState) -> Router {
     let app = app
         // Every body that may carry bytes is read through the slow-sender
         // and greedy-reader guard.
-        .layer(axum::middleware::map_request(move |req| async move {
-            http::body_guard::guard_request(body_limits, req)
-        }));
+        .layer(http::body_guard::GuardBodies(body_limits));
     // Outermost, so the time includes every other layer.
     let app = if instrumentation {
         app.layer(http::metrics::TrackLayer)

@@ -55,6 +55,8 @@ pin_project_lite::pin_project! {
         limits: BodyLimits,
         window_bytes: u64,
         just_yielded_chunk: bool,
+        // Yield after each chunk (off when an outer guard already does).
+        fair: bool,
         unread: Option<Unread>,
         done: bool,
     }
@@ -68,9 +70,25 @@ impl<S> Guarded<S> {
             limits,
             window_bytes: 0,
             just_yielded_chunk: false,
+            fair: true,
             unread: None,
             done: false,
         }
+    }
+
+    /// Only the unread-bytes cap, for a body the request guard already
+    /// watches (no second window, no second yield).
+    pub fn counting(inner: S, unread: Unread) -> Self {
+        let mut g = Guarded::new(
+            inner,
+            BodyLimits {
+                idle: Duration::from_secs(365 * 24 * 3600),
+                min_rate: 0,
+            },
+        );
+        g.fair = false;
+        g.unread = Some(unread);
+        g
     }
 
     /// Also fails once more than `unread.cap` bytes went to the consumer
@@ -158,7 +176,7 @@ where
                         ))));
                     }
                 }
-                *this.just_yielded_chunk = true;
+                *this.just_yielded_chunk = *this.fair;
                 Poll::Ready(Some(Ok(chunk)))
             }
             Poll::Ready(Some(Err(e))) => {
@@ -194,13 +212,52 @@ where
     }
 }
 
-/// Middleware: every request body that may carry bytes is read through
-/// [`Guarded`].
+/// Every request body that may carry bytes, read through [`Guarded`].
 pub fn guard_request(limits: BodyLimits, req: Request<Body>) -> Request<Body> {
     if req.body().is_end_stream() {
         return req;
     }
     req.map(|body| Body::from_stream(Guarded::new(body.into_data_stream(), limits)))
+}
+
+/// The layer that applies [`guard_request`]: a plain tower service that
+/// rewraps the body and hands the request on, adding nothing (no boxed
+/// future, no allocation) to a request without a body.
+#[derive(Debug, Clone, Copy)]
+pub struct GuardBodies(pub BodyLimits);
+
+impl<S> tower::Layer<S> for GuardBodies {
+    type Service = GuardedService<S>;
+
+    fn layer(&self, inner: S) -> GuardedService<S> {
+        GuardedService {
+            inner,
+            limits: self.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct GuardedService<S> {
+    inner: S,
+    limits: BodyLimits,
+}
+
+impl<S> tower::Service<Request<Body>> for GuardedService<S>
+where
+    S: tower::Service<Request<Body>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<Body>) -> S::Future {
+        self.inner.call(guard_request(self.limits, req))
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use app::errors::AppError;
 use app::uploads::quota::{self, Want};
 
 use super::ingest::{self, Incoming};
-use crate::http::body_guard::{BodyLimits, Guarded, Unread};
+use crate::http::body_guard::{Guarded, Unread};
 use crate::state::ServerState;
 
 #[derive(Debug, Serialize)]
@@ -246,11 +246,8 @@ async fn read_form(
     tmp: &std::path::Path,
 ) -> Result<(Vec<(String, String)>, Option<FileInfo>), AppError> {
     let unread = Unread::new(MAX_UNREAD);
-    let limits = BodyLimits {
-        idle: state.settings.body_idle,
-        min_rate: state.settings.body_min_rate,
-    };
-    let stream = Guarded::new(body.into_data_stream(), limits).with_unread(unread.clone());
+    // The request guard (`http::body_guard`) already cuts slow senders off.
+    let stream = Guarded::counting(body.into_data_stream(), unread.clone());
     let constraints = multer::Constraints::new().size_limit(
         multer::SizeLimit::new()
             .per_field(MAX_FIELD_BYTES)
