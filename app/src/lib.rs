@@ -16,6 +16,7 @@ pub mod media;
 pub mod providers;
 pub mod routes;
 pub mod tracks;
+pub mod transcripts;
 pub mod uploads;
 
 #[cfg(feature = "ssr")]

@@ -66,6 +66,69 @@ pub struct Settings {
     /// A bearer token that may also read `/metrics` (for a scraper).
     pub metrics_token: Option<secrecy::SecretString>,
     pub alerts: AlertThresholds,
+    /// Speech-to-text (OpenAI's transcription protocol); `None`: off.
+    pub stt: Option<SttSettings>,
+}
+
+/// Where transcriptions are made and how fast they may be asked for.
+#[derive(Debug, Clone)]
+pub struct SttSettings {
+    /// The API's base URL (`https://api.openai.com/v1`).
+    pub url: String,
+    /// The path under it (`/audio/transcriptions`; whisper.cpp: `/inference`).
+    pub path: String,
+    /// A secret: never logged (its `Debug` is redacted).
+    pub api_key: Option<secrecy::SecretString>,
+    pub model: String,
+    /// An ISO-639-1 code, or `None` to let the provider detect it.
+    pub language: Option<String>,
+    /// Requests in flight at most, for the whole deployment.
+    pub concurrency: u32,
+    /// Requests started in any 60 s window at most, for the whole deployment.
+    pub rate_per_minute: u32,
+    /// The window `rate_per_minute` counts over: 60 s (shorter in tests, so
+    /// the limit binds within seconds).
+    pub rate_window: Duration,
+    pub timeout: Duration,
+    /// Largest request body the provider takes (OpenAI: 25 MB).
+    pub max_request_bytes: u64,
+    /// Longest chunk of audio one request carries.
+    pub chunk: Duration,
+    /// Minutes each user may have transcribed a month (`None`: no cap).
+    pub minutes_per_month: Option<u64>,
+    /// Failures in a row that open the circuit breaker, and its cool-off.
+    pub breaker_failures: u32,
+    pub breaker_cooloff: Duration,
+}
+
+impl SttSettings {
+    /// The full request URL.
+    pub fn endpoint(&self) -> String {
+        format!(
+            "{}/{}",
+            self.url.trim_end_matches('/'),
+            self.path.trim_start_matches('/')
+        )
+    }
+
+    /// The longest chunk, in ms: the setting, or less when a chunk that
+    /// long (16 kHz mono at 32 kbit/s: 4,000 bytes a second) would not fit
+    /// in one request.
+    pub fn chunk_ms(&self) -> u64 {
+        let fits_secs = self.max_request_bytes.saturating_sub(16_384) / 4_000 * 9 / 10;
+        (self.chunk.as_millis() as u64).min(fits_secs.max(5) * 1_000)
+    }
+
+    pub fn gate_limits(&self) -> crate::transcripts::gate::Limits {
+        crate::transcripts::gate::Limits {
+            concurrency: self.concurrency.max(1),
+            rate_per_minute: self.rate_per_minute.max(1),
+            window: self.rate_window,
+            request_timeout: self.timeout,
+            breaker_failures: self.breaker_failures.max(1),
+            breaker_cooloff: self.breaker_cooloff,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +204,7 @@ impl Default for Settings {
             metrics: MetricsAccess::Admin,
             metrics_token: None,
             alerts: AlertThresholds::default(),
+            stt: None,
         }
     }
 }

@@ -58,6 +58,11 @@ test('an admin sees live numbers and retries a failed job', async ({ page, brows
   await hydrated(page);
   await expect(page.getByTestId('live')).toHaveText('live');
   await expect(page.getByTestId('history')).toContainText('History starts at');
+  // Transcription: the provider's limits against their use, live.
+  await expect(page.getByTestId('transcription-stats')).toBeVisible();
+  await expect(page.getByTestId('stt-in-flight')).toHaveText(/^\d+ \/ 5$/);
+  await expect(page.getByTestId('stt-rate')).toHaveText(/^\d+ \/ 30$/);
+  await expect(page.getByTestId('stt-breaker')).toHaveText('closed');
 
   // Traffic moves the numbers on the open page.
   const before = number(await page.getByTestId('kpi-requests').textContent());

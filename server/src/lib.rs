@@ -9,6 +9,7 @@ pub mod media;
 pub mod state;
 pub mod storage;
 pub mod telemetry;
+pub mod transcribe;
 pub mod uploads;
 pub mod worker;
 
@@ -99,6 +100,14 @@ pub fn router(state: ServerState) -> Router {
         .route("/tracks/{id}", get(http::tracks_v1::get))
         .route("/tracks/{id}/peaks", get(http::tracks_v1::peaks))
         .route("/tracks/{id}/events", get(http::tracks_v1::events))
+        .route(
+            "/tracks/{id}/transcribe",
+            post(http::transcripts::transcribe),
+        )
+        .route(
+            "/tracks/{id}/transcript",
+            get(http::transcripts::transcript),
+        )
         .route_layer(ValidateRequestHeaderLayer::custom(limiter.clone()))
         .layer(axum::middleware::from_fn(http::etag::etag));
 

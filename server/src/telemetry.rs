@@ -61,6 +61,9 @@ pub async fn collect(state: AppState) {
                 }
                 Err(e) => tracing::debug!(error = %e, "queue depth not read"),
             }
+            if state.settings.stt.is_some() {
+                stt_gauges(&state.db).await;
+            }
         }
         if tick % 60 == 0 {
             let dir = state.settings.data_dir.clone();
@@ -136,6 +139,28 @@ impl<S: Subscriber> Layer<S> for SlowStatements {
         if let (Some(summary), Some(secs)) = (f.summary, f.secs) {
             t::global().slow_query(&summary, secs);
         }
+    }
+}
+
+/// The provider's gate as gauges (the whole deployment's, from the
+/// database): requests in flight and started in the last minute, the
+/// breaker, and the seconds transcribed this month.
+async fn stt_gauges(db: &app::db::Db) {
+    match app::transcripts::gate::status(db).await {
+        Ok(g) => {
+            gauge!(t::STT_IN_FLIGHT).set(g.in_flight as f64);
+            gauge!(t::STT_STARTED_LAST_MINUTE).set(g.started_last_minute as f64);
+            let breaker = match g.breaker.as_str() {
+                "open" => 2.0,
+                "half_open" => 1.0,
+                _ => 0.0,
+            };
+            gauge!(t::STT_BREAKER).set(breaker);
+        }
+        Err(e) => tracing::debug!(error = %e, "the provider's gate not read"),
+    }
+    if let Ok(seconds) = app::transcripts::db::seconds_this_month_all(db).await {
+        gauge!(t::STT_SECONDS_MONTH).set(seconds as f64);
     }
 }
 

@@ -40,6 +40,9 @@ pub struct Performance {
     pub alerts: Vec<Alert>,
     /// The latest database statements that took longer than 100 ms.
     pub slow_queries: Vec<SlowQuery>,
+    /// Transcription, when a provider is set up.
+    #[serde(default)]
+    pub transcription: Option<crate::transcripts::TranscriptionStats>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

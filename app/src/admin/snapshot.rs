@@ -204,6 +204,7 @@ pub async fn performance(state: &AppState) -> Result<Performance, AppError> {
         active_users: state.viewers.active_users().await,
         alerts: Vec::new(),
         slow_queries: view.slow.clone(),
+        transcription: crate::transcripts::service::stats(state).await?,
     };
     perf.alerts = alerts(&perf, &view.recent, &state.settings.alerts);
     Ok(perf)
@@ -275,6 +276,40 @@ pub fn alerts(perf: &Performance, recent: &super::Totals, limits: &AlertThreshol
             None,
             format!("memory grows by {growth:.1} MB an hour"),
         );
+    }
+    // The provider's answers: the same error-rate limits as the site's.
+    if let Some(stt) = perf
+        .transcription
+        .as_ref()
+        .filter(|s| s.requests as u64 >= limits.min_requests)
+    {
+        check(
+            "stt_error_rate",
+            stt.error_rate(),
+            limits.error_rate_high,
+            Some(limits.error_rate_critical),
+            format!(
+                "{:.1} % of speech-to-text requests failed in the last 5 minutes",
+                stt.error_rate() * 100.0
+            ),
+        );
+    }
+    if let Some(stt) = perf
+        .transcription
+        .as_ref()
+        .filter(|s| s.breaker != "closed")
+    {
+        out.push(Alert {
+            key: "stt_breaker".into(),
+            level: AlertLevel::High,
+            message: format!(
+                "the speech-to-text provider failed {} times in a row: transcription waits (breaker {})",
+                stt.failures_in_a_row,
+                stt.breaker.replace('_', " ")
+            ),
+            value: stt.failures_in_a_row as f64,
+            threshold: 0.0,
+        });
     }
     if let Some(free) = perf.disk.free_bytes {
         // Less free space is worse: compare the shortfall.

@@ -7,5 +7,6 @@ pub mod nav;
 pub mod password_field;
 pub mod player;
 pub mod stems_panel;
+pub mod transcript_panel;
 pub mod uploader;
 pub mod waveform;

@@ -20,21 +20,47 @@ fn clock(secs: f64) -> String {
 }
 
 /// The player: an audio element driven by our own controls and the waveform.
+/// It plays through the page's [`Transport`] (made here when the page has
+/// none), and starts at `start` seconds when given (a link to a moment).
 #[component]
 pub fn Player(
     playback: crate::tracks::Playback,
     duration_ms: Option<i64>,
     peaks: Peaks,
+    #[prop(default = None)] start: Option<f64>,
 ) -> impl IntoView {
-    let audio = NodeRef::<Audio>::new();
-    let playing = RwSignal::new(false);
-    let current = RwSignal::new(0.0f64);
-    let total = RwSignal::new(duration_ms.map(|d| d as f64 / 1000.0).unwrap_or(0.0));
-    provide_context(Transport {
+    let transport = use_context::<Transport>().unwrap_or_else(|| {
+        let t = Transport::new();
+        provide_context(t);
+        t
+    });
+    let Transport {
         audio,
         playing,
         current,
-    });
+        marks,
+    } = transport;
+    let total = RwSignal::new(duration_ms.map(|d| d as f64 / 1000.0).unwrap_or(0.0));
+    if let Some(s) = start {
+        current.set(s);
+    }
+    // A moment to start at: set once the element exists (a position set
+    // before its metadata loads is where playback starts).
+    #[cfg(feature = "hydrate")]
+    if let Some(s) = start {
+        Effect::new(move |done: Option<bool>| {
+            if done == Some(true) {
+                return true;
+            }
+            match audio.get() {
+                Some(a) => {
+                    a.set_current_time(s);
+                    true
+                }
+                None => false,
+            }
+        });
+    }
 
     let toggle = move || {
         if let Some(a) = audio.get_untracked() {
@@ -116,7 +142,12 @@ pub fn Player(
         }
     };
     view! {
-        <div class="player" data-testid="player" data-preview=playback.preview.to_string()>
+        <div
+            class="player"
+            data-testid="player"
+            data-preview=playback.preview.to_string()
+            data-start=start.map(|s| format!("{s}"))
+        >
             <audio
                 node_ref=audio
                 preload="metadata"
@@ -151,7 +182,13 @@ pub fn Player(
                 <Suspense fallback=|| view! { <div class="wave-placeholder"></div> }>
                     {move || Suspend::new(async move {
                         match peaks.await {
-                            Ok(Some(data)) => view! { <Waveform data progress /> }.into_any(),
+                            Ok(Some(data)) => {
+                                let marked = move || {
+                                    let t = total.get();
+                                    marks.get().iter().filter(|_| t > 0.0).map(|m| m / t).collect::<Vec<f64>>()
+                                };
+                                view! { <Waveform data progress marks=marked /> }.into_any()
+                            }
                             _ => view! { <div class="wave-placeholder" data-testid="wave-pending"></div> }.into_any(),
                         }
                     })}
@@ -165,10 +202,50 @@ pub fn Player(
     }
 }
 
-/// The main transport, for the stems panel to follow.
+/// The track page's transport: the player plays through it, the stems
+/// panel follows it, the transcript seeks it and marks moments on the
+/// waveform.
 #[derive(Clone, Copy)]
 pub struct Transport {
     pub audio: NodeRef<Audio>,
     pub playing: RwSignal<bool>,
+    /// The play position, in seconds.
     pub current: RwSignal<f64>,
+    /// Moments (seconds) marked on the waveform.
+    pub marks: RwSignal<Vec<f64>>,
+}
+
+impl Transport {
+    pub fn new() -> Self {
+        Transport {
+            audio: NodeRef::new(),
+            playing: RwSignal::new(false),
+            current: RwSignal::new(0.0),
+            marks: RwSignal::new(Vec::new()),
+        }
+    }
+
+    /// Jumps to `secs`, and plays from there when `play`.
+    pub fn seek(self, secs: f64, play: bool) {
+        let Some(a) = self.audio.get_untracked() else {
+            return;
+        };
+        let end = a.duration();
+        let t = if end.is_finite() {
+            secs.clamp(0.0, end)
+        } else {
+            secs.max(0.0)
+        };
+        a.set_current_time(t);
+        self.current.set(t);
+        if play && a.paused() {
+            let _ = a.play();
+        }
+    }
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        Self::new()
+    }
 }

@@ -9,6 +9,9 @@ use leptos::prelude::*;
 pub fn Waveform(
     data: Vec<i8>,
     progress: impl Fn() -> f64 + Send + Sync + 'static,
+    /// Moments marked on it (fractions of the length): where searched
+    /// words are said.
+    marks: impl Fn() -> Vec<f64> + Send + Sync + 'static,
 ) -> impl IntoView {
     let width = (data.len() / 2).max(1);
     let d = wave_path(&data);
@@ -16,6 +19,10 @@ pub fn Waveform(
     // at the play position (userSpaceOnUse: the lines have no width of their
     // own), so the page carries the path once.
     let at = Memo::new(move |_| format!("{:.4}", progress().clamp(0.0, 1.0)));
+    let marked = Memo::new(move |_| {
+        let m = marks();
+        (m.len(), marks_path(&m, width))
+    });
     view! {
         <svg viewBox=format!("0 0 {width} 1000") preserveAspectRatio="none" class="wave-svg" aria-hidden="true">
             <defs>
@@ -27,8 +34,26 @@ pub fn Waveform(
                 </linearGradient>
             </defs>
             <path d=d class="wave-line" stroke="url(#wave-progress)" />
+            // One path for every mark (a changing attribute, not changing
+            // children: the SVG hydrates as the server drew it).
+            <path
+                class="wave-mark"
+                data-testid="wave-marks"
+                data-count=move || marked.with(|(n, _)| *n)
+                d=move || marked.with(|(_, d)| d.clone())
+            />
         </svg>
     }
+}
+
+/// A vertical line across the box at each mark (fractions of `width`).
+fn marks_path(marks: &[f64], width: usize) -> String {
+    use std::fmt::Write;
+    let mut d = String::new();
+    for m in marks {
+        let _ = write!(d, "M{:.1} 0V1000", m.clamp(0.0, 1.0) * width as f64);
+    }
+    d
 }
 
 /// The SVG path of the overview: one vertical line per min/max pair, in a
@@ -57,5 +82,14 @@ mod tests {
         let d = super::wave_path(&[-128, 127, 0, 0, 10, -10]);
         assert_eq!(d, "M0 4V1000M1 500V508M2 461V539");
         assert_eq!(super::wave_path(&[]), "");
+    }
+
+    #[test]
+    fn marks_are_lines_across_the_box() {
+        assert_eq!(
+            super::marks_path(&[0.5, 2.0], 200),
+            "M100.0 0V1000M200.0 0V1000"
+        );
+        assert_eq!(super::marks_path(&[], 200), "");
     }
 }

@@ -64,6 +64,11 @@ impl NewJob {
         self
     }
 
+    pub fn max_attempts(mut self, n: i64) -> Self {
+        self.max_attempts = n;
+        self
+    }
+
     /// A job of `kind` on one asset: payload `{"asset_id": N}`, at most one
     /// queued per kind and asset, and shown with the asset's tracks.
     pub fn for_asset(kind: &str, asset_id: i64) -> Self {
@@ -384,6 +389,44 @@ pub async fn fail(
 
 /// Running jobs whose lease ran out (their worker died): queued again now,
 /// or dead when they have no attempts left. Returns how many were touched.
+/// Puts a running attempt back in the queue until `run_at` without counting
+/// it (the job could not start its work: its provider asked for a pause,
+/// or its breaker is open). Fenced like `fail`; a queued twin with the same
+/// dedupe key takes over (this one is cancelled). False when stale.
+pub async fn defer(db: &Db, lease: &Lease, run_at: i64, reason: &str) -> Result<bool, AppError> {
+    let reason: String = reason.chars().take(1_000).collect();
+    let update = sqlx::query(
+        "UPDATE jobs SET state = 'queued', run_at = $1, attempts = attempts - 1, last_error = $2, \
+         lease_owner = NULL, lease_until = NULL \
+         WHERE id = $3 AND lease_owner = $4 AND attempts = $5 AND state = 'running'",
+    )
+    .bind(run_at)
+    .bind(&reason)
+    .bind(lease.id)
+    .bind(&lease.owner)
+    .bind(lease.attempt)
+    .execute(db.jobs_pool())
+    .await;
+    match update {
+        Ok(r) => Ok(r.rows_affected() > 0),
+        Err(e) if is_unique_violation(&e) => {
+            sqlx::query(
+                "UPDATE jobs SET state = 'cancelled', finished_at = $1, lease_owner = NULL, lease_until = NULL, \
+                 last_error = 'superseded by a newer job' \
+                 WHERE id = $2 AND lease_owner = $3 AND attempts = $4 AND state = 'running'",
+            )
+            .bind(now_ms())
+            .bind(lease.id)
+            .bind(&lease.owner)
+            .bind(lease.attempt)
+            .execute(db.jobs_pool())
+            .await?;
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub async fn reap_expired(db: &Db) -> Result<u64, AppError> {
     let now = now_ms();
     let mut tx = db.pool().begin().await?;

@@ -23,6 +23,8 @@ pub const CLEANUP: &str = "cleanup";
 pub const PURGE: &str = "purge";
 /// Makes a browser-playable preview of an asset.
 pub const PREVIEW: &str = "preview";
+/// Makes an asset's transcript through the speech-to-text provider.
+pub const TRANSCRIBE: &str = "transcribe";
 
 /// The payload of a job that works on asset `id`.
 pub fn asset_payload(asset_id: i64) -> String {

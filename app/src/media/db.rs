@@ -177,3 +177,14 @@ pub async fn reconcile_storage(db: &Db) -> Result<u64, AppError> {
     .await?
     .rows_affected())
 }
+
+/// A stored file for a job that does not depend on the media results
+/// (transcription): its key, owner and duration (`None`: deleted).
+pub async fn asset_file(db: &Db, id: i64) -> Result<Option<(String, i64, Option<i64>)>, AppError> {
+    Ok(
+        sqlx::query_as("SELECT storage_key, owner_id, duration_ms FROM assets WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?,
+    )
+}

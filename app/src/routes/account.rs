@@ -1,4 +1,5 @@
-//! The account page: who you are, and your API keys (create, list, revoke).
+//! The account page: who you are, your transcription default and minutes,
+//! and your API keys (create, list, revoke).
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -9,6 +10,7 @@ use crate::auth::{ApiKeyInfo, Viewer};
 use crate::components::error_note::ErrorNote;
 use crate::fmt;
 use crate::providers::auth::use_auth;
+use crate::transcripts::api::{get_transcription_account, SetTranscribeUploads};
 
 #[component]
 pub fn AccountPage() -> impl IntoView {
@@ -61,7 +63,58 @@ fn AccountDetails(v: Viewer) -> impl IntoView {
                 </dd>
             </dl>
         </section>
+        <Transcription />
         <ApiKeys />
+    }
+}
+
+/// "Transcribe my uploads" and this month's minutes (of the allowance).
+#[component]
+fn Transcription() -> impl IntoView {
+    let set = ServerAction::<SetTranscribeUploads>::new();
+    let account = Resource::new(move || set.version().get(), |_| get_transcription_account());
+    view! {
+        <section class="card" data-testid="transcription">
+            <h2>"Transcription"</h2>
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match account.await {
+                        Ok(a) if !a.enabled => view! {
+                            <p class="muted" data-testid="transcription-off">"Transcription is not set up on this server."</p>
+                        }.into_any(),
+                        Ok(a) => {
+                            let used = format!("{:.1}", a.minutes_this_month);
+                            let usage = match a.minutes_per_month {
+                                Some(cap) => format!("{used} of {cap} minutes transcribed this month"),
+                                None => format!("{used} minutes transcribed this month"),
+                            };
+                            let on = a.transcribe_uploads;
+                            view! {
+                                <label class="toggle">
+                                    <input
+                                        type="checkbox"
+                                        data-testid="transcribe-uploads"
+                                        prop:checked=on
+                                        disabled=move || set.pending().get()
+                                        on:change=move |ev| {
+                                            set.dispatch(SetTranscribeUploads { on: event_target_checked(&ev) });
+                                        }
+                                    />
+                                    " Transcribe my uploads"
+                                </label>
+                                <p class="muted small">
+                                    "New uploads get a searchable transcript. An upload can also say "
+                                    <code>"transcribe=1"</code> " or " <code>"transcribe=0"</code> "."
+                                </p>
+                                <p data-testid="transcription-usage">{usage}</p>
+                            }.into_any()
+                        }
+                        Err(e) => view! { <ErrorNote error=e.to_string() /> }.into_any(),
+                    }
+                })}
+            </Transition>
+            {move || set.value().get().and_then(Result::err).map(|e| view! { <ErrorNote error=e.to_string() /> })}
+        </section>
     }
 }
 

@@ -9,7 +9,7 @@ use super::{set_page_status, SignInPrompt};
 use crate::admin::api::{dashboard, CancelJob, DiscardJob, PauseKind, RetryJob};
 use crate::admin::Performance;
 use crate::components::dashboard::{action_error, Alerts, Caches, Charts, FailedJobs, Kinds};
-use crate::components::dashboard::{RecentJobs, Routes, System, Tiles, Users};
+use crate::components::dashboard::{RecentJobs, Routes, System, Tiles, Transcription, Users};
 use crate::components::error_note::ErrorNote;
 use crate::fmt;
 use crate::providers::auth::use_auth;
@@ -92,6 +92,7 @@ fn Live(first: Performance) -> impl IntoView {
     let failed = Memo::new(move |_| perf.with(|p| p.queue.failed.clone()));
     let recent = Memo::new(move |_| perf.with(|p| p.queue.recent.clone()));
     let caches = Memo::new(move |_| perf.with(|p| p.caches.clone()));
+    let transcription = Memo::new(move |_| perf.with(|p| p.transcription.clone()));
 
     let history = move || {
         perf.with(|p| {
@@ -153,6 +154,7 @@ fn Live(first: Performance) -> impl IntoView {
         </section>
     }
     .into_any();
+    let transcription = view! { <Transcription stats=transcription /> }.into_any();
     let system = view! {
         <section class="card">
             <h2>"Caches"</h2>
@@ -164,7 +166,7 @@ fn Live(first: Performance) -> impl IntoView {
         </section>
     }
     .into_any();
-    view! { {head} {charts} {routes} {queue} {system} }
+    view! { {head} {charts} {routes} {queue} {transcription} {system} }
 }
 
 /// Opens the event stream; every `performance` event replaces the snapshot.

@@ -162,7 +162,7 @@ fn TrackList(mine: bool) -> impl IntoView {
                         let first = lq.cursor.is_some().then(|| href(base, &lq.q, lq.sort, None, lq.per));
                         view! {
                             <ul class="track-list" data-testid="track-list">
-                                {p.items.into_iter().map(|t| track_row(t, mine)).collect_view()}
+                                {p.items.into_iter().map(|t| track_row(t, mine, &lq.q)).collect_view()}
                             </ul>
                             <nav class="pager" aria-label="Pages">
                                 {first.map(|h| view! { <a href=h data-testid="first-page">"← First page"</a> })}
@@ -218,12 +218,34 @@ fn empty_state(mine: bool, searching: bool) -> impl IntoView {
     }
 }
 
-fn track_row(t: TrackSummary, mine: bool) -> impl IntoView {
+fn track_row(t: TrackSummary, mine: bool, q: &str) -> impl IntoView {
     let duration = t
         .duration_ms
         .map(fmt::duration)
         .unwrap_or_else(|| "processing".to_string());
-    let href = format!("/tracks/{}", t.id);
+    // Found by words spoken in it: the link opens the track at that moment
+    // with the words highlighted.
+    let href = match &t.hit {
+        Some(h) => format!(
+            "/tracks/{}?t={}&q={}",
+            t.id,
+            crate::transcripts::moment(h.start_ms),
+            Url::escape(q)
+        ),
+        None => format!("/tracks/{}", t.id),
+    };
+    let hit = t.hit.map(|h| {
+        let at = crate::transcripts::clock(h.start_ms);
+        let parts = h.pieces();
+        view! {
+            <p class="hit small" data-testid="track-hit">
+                <span class="muted">{at} " "</span>
+                {parts.into_iter().map(|(p, hit)| {
+                    if hit { view! { <mark>{p}</mark> }.into_any() } else { p.into_any() }
+                }).collect_view()}
+            </p>
+        }
+    });
     view! {
         <li class="track-row" data-testid="track-row">
             <a class="title" href=href>{t.title}</a>
@@ -231,6 +253,7 @@ fn track_row(t: TrackSummary, mine: bool) -> impl IntoView {
             {mine.then(|| view! { <span class=format!("badge vis-{}", t.visibility.as_str())>{t.visibility.as_str()}</span> })}
             <span class="duration">{duration}</span>
             <span class="date muted">{fmt::date(t.created_at)}</span>
+            {hit}
         </li>
     }
 }

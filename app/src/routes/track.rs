@@ -5,12 +5,14 @@
 
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
 use super::set_page_status;
 use crate::components::error_note::ErrorNote;
+use crate::components::player::Transport;
 use crate::components::player::{Peaks, Player};
 use crate::components::stems_panel::StemsPanel;
+use crate::components::transcript_panel::TranscriptPanel;
 use crate::errors::AppError;
 use crate::fmt;
 use crate::tracks::api::{get_track, track_peaks, DeleteTrack, SetPrimaryVersion, UpdateTrack};
@@ -115,6 +117,13 @@ fn TrackView(
     let primary = t.primary().cloned();
     let can_edit = t.can_edit;
     let id = t.id;
+    // A link to a moment (`?t=` seconds) and the words searched for (`?q=`).
+    let query = use_query_map();
+    let start = query
+        .with_untracked(|q| q.get("t").and_then(|v| v.parse::<f64>().ok()))
+        .filter(|s| s.is_finite() && *s > 0.0);
+    let words = query.with_untracked(|q| q.get("q").unwrap_or_default());
+    provide_context(Transport::new());
 
     let set_primary = expect_context::<Actions>().set_primary;
 
@@ -136,10 +145,11 @@ fn TrackView(
                     attr:data-testid="track-error"
                 />
             })}
-            {t.playback.clone().map(|p| view! { <Player playback=p duration_ms=t.duration_ms peaks /> })}
+            {t.playback.clone().map(|p| view! { <Player playback=p duration_ms=t.duration_ms peaks start /> })}
             {primary.clone().map(|v| view! {
                 <StemsPanel version_id=v.id count=t.stem_count can_edit />
             })}
+            {primary.is_some().then(|| view! { <TranscriptPanel track_id=id query=words.clone() /> })}
             <h2>"Versions"</h2>
             <ul class="versions">
                 {t.versions.iter().rev().map(|v| {

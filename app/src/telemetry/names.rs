@@ -26,6 +26,15 @@ pub const DATA_DIR_BYTES: &str = "data_dir_bytes";
 pub const DISK_FREE: &str = "data_disk_free_bytes";
 pub const DISK_TOTAL: &str = "data_disk_total_bytes";
 pub const ACTIVE_USERS: &str = "active_users";
+/// Speech-to-text requests, by outcome: ok, rate_limited, server_error,
+/// timeout (no answer in time or a broken connection), client_error.
+pub const STT_REQUESTS: &str = "stt_requests_total";
+pub const STT_LATENCY: &str = "stt_request_seconds";
+pub const STT_IN_FLIGHT: &str = "stt_requests_in_flight";
+pub const STT_STARTED_LAST_MINUTE: &str = "stt_requests_started_last_minute";
+/// 0 closed, 1 half open, 2 open.
+pub const STT_BREAKER: &str = "stt_breaker_state";
+pub const STT_SECONDS_MONTH: &str = "stt_transcribed_seconds_this_month";
 pub const RSS: &str = "process_resident_memory_bytes";
 pub const CPU: &str = "process_cpu_seconds_total";
 pub const OPEN_FDS: &str = "process_open_fds";
@@ -88,4 +97,26 @@ pub fn describe() {
     );
     describe_gauge!(DISK_TOTAL, Unit::Bytes, "Size of the data directory's disk");
     describe_gauge!(ACTIVE_USERS, "Users seen in the last 5 minutes");
+    describe_counter!(STT_REQUESTS, "Speech-to-text requests, by outcome");
+    describe_histogram!(
+        STT_LATENCY,
+        Unit::Seconds,
+        "Time the speech-to-text provider took per request"
+    );
+    describe_gauge!(
+        STT_IN_FLIGHT,
+        "Speech-to-text requests in flight (deployment)"
+    );
+    describe_gauge!(
+        STT_STARTED_LAST_MINUTE,
+        "Speech-to-text requests started in the last 60 s (deployment)"
+    );
+    describe_gauge!(
+        STT_BREAKER,
+        "The provider's circuit breaker: 0 closed, 1 half open, 2 open"
+    );
+    describe_gauge!(
+        STT_SECONDS_MONTH,
+        "Seconds of audio transcribed this month (deployment)"
+    );
 }

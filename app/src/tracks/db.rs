@@ -57,8 +57,14 @@ fn search_clause(backend: Backend, q: &str, param: usize) -> Option<(String, Str
         return None;
     }
     Some(match backend {
+        // A title, tag or file name, or words spoken in the primary file.
         Backend::Sqlite => (
-            format!("t.id IN (SELECT rowid FROM tracks_fts WHERE tracks_fts MATCH ${param})"),
+            format!(
+                "(t.id IN (SELECT rowid FROM tracks_fts WHERE tracks_fts MATCH ${param}) \
+                 OR t.primary_version_id IN (SELECT v.id FROM track_versions v \
+                   JOIN transcript_segments s ON s.asset_id = v.asset_id \
+                   WHERE s.id IN (SELECT rowid FROM transcript_fts WHERE transcript_fts MATCH ${param})))"
+            ),
             words
                 .iter()
                 .map(|w| format!("\"{w}\"*"))
@@ -66,7 +72,12 @@ fn search_clause(backend: Backend, q: &str, param: usize) -> Option<(String, Str
                 .join(" "),
         ),
         Backend::Postgres => (
-            format!("t.search @@ to_tsquery('simple', ${param})"),
+            format!(
+                "(t.search @@ to_tsquery('simple', ${param}) \
+                 OR t.primary_version_id IN (SELECT v.id FROM track_versions v \
+                   JOIN transcript_segments s ON s.asset_id = v.asset_id \
+                   WHERE s.search @@ to_tsquery('simple', ${param})))"
+            ),
             words
                 .iter()
                 .map(|w| format!("{w}:*"))
@@ -191,6 +202,7 @@ pub async fn list(db: &Db, owner: Option<i64>, q: &ListQuery) -> Result<TrackPag
             visibility: Visibility::parse(r.get::<&str, _>("visibility"))
                 .unwrap_or(Visibility::Private),
             created_at: r.get("created_at"),
+            hit: None,
         };
         if more && i as i64 == size - 1 {
             next = Some(
@@ -212,6 +224,15 @@ pub async fn list(db: &Db, owner: Option<i64>, q: &ListQuery) -> Result<TrackPag
             );
         }
         items.push(t);
+    }
+    // Where the words were spoken, for tracks found by their transcript.
+    let words = search_words(&q.q);
+    if !words.is_empty() && !items.is_empty() {
+        let ids: Vec<i64> = items.iter().map(|t| t.id).collect();
+        let mut hits = crate::transcripts::db::hits(db, &ids, &words).await?;
+        for t in &mut items {
+            t.hit = hits.remove(&t.id);
+        }
     }
     Ok(TrackPage { items, next })
 }
@@ -274,11 +295,12 @@ pub async fn get_detail(db: &Db, id: i64) -> Result<Option<TrackDetail>, AppErro
         .iter()
         .find(|v| Some(v.id) == primary)
         .or(versions.last());
-    let jobs = match primary_version {
-        Some(v) => {
-            crate::jobs::read::for_subject(db, &crate::jobs::asset_subject(v.asset.id)).await?
-        }
-        None => Vec::new(),
+    let (jobs, transcript) = match primary_version {
+        Some(v) => (
+            crate::jobs::read::for_subject(db, &crate::jobs::asset_subject(v.asset.id)).await?,
+            crate::transcripts::db::progress_of(db, v.asset.id).await?,
+        ),
+        None => (Vec::new(), None),
     };
     Ok(Some(TrackDetail {
         id: t.get("track_id"),
@@ -301,6 +323,7 @@ pub async fn get_detail(db: &Db, id: i64) -> Result<Option<TrackDetail>, AppErro
         jobs,
         can_edit: false,
         playback: None,
+        transcript,
     }))
 }
 

@@ -56,6 +56,9 @@ pub struct TrackSummary {
     pub duration_ms: Option<i64>,
     pub visibility: Visibility,
     pub created_at: i64,
+    /// Where a search matched words spoken in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hit: Option<crate::transcripts::TranscriptHit>,
 }
 
 /// A page of a keyset-paginated listing.
@@ -279,6 +282,9 @@ pub struct TrackDetail {
     /// What the player plays, for this viewer (filled per request).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub playback: Option<Playback>,
+    /// The primary file's transcript, when one was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<crate::transcripts::TranscriptProgress>,
 }
 
 impl TrackDetail {
@@ -319,6 +325,8 @@ pub struct TrackProgress {
     pub error: Option<String>,
     pub duration_ms: Option<i64>,
     pub jobs: Vec<JobProgress>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<crate::transcripts::TranscriptProgress>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -345,6 +353,7 @@ impl From<&TrackDetail> for TrackProgress {
                     error: j.last_error.clone(),
                 })
                 .collect(),
+            transcript: t.transcript.clone(),
         }
     }
 }

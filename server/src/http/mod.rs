@@ -12,3 +12,4 @@ pub mod metrics;
 pub mod rate;
 pub mod security;
 pub mod tracks_v1;
+pub mod transcripts;

@@ -234,8 +234,9 @@ pub async fn peaks(
 }
 
 /// `GET /api/v1/tracks/{id}/events`: server-sent events with the track's
-/// processing state (each job's state and progress) whenever it changes, until
-/// the track is ready or failed. Works across processes: the state is read
+/// processing state (each job's state and progress, a transcript's too)
+/// whenever it changes, until the track is ready or failed and no job is
+/// left. Works across processes: the state is read
 /// from the database, twice a second, only while someone listens.
 pub async fn events(
     State(state): State<AppState>,
@@ -268,7 +269,15 @@ pub async fn events(
                 if last.as_ref() == Some(&p) {
                     continue;
                 }
-                let done = p.status != "processing";
+                // Until the track is ready or failed and no job works on it
+                // (a transcript can follow the media jobs).
+                let done = p.status != "processing"
+                    && !p.jobs.iter().any(|j| {
+                        matches!(
+                            j.state,
+                            app::jobs::JobState::Queued | app::jobs::JobState::Running
+                        )
+                    });
                 let event = Event::default()
                     .event(if done { "done" } else { "progress" })
                     .json_data(&p)

@@ -44,6 +44,15 @@ pub enum Request {
         out: PathBuf,
         budget_ms: u64,
     },
+    /// The file made small for speech-to-text and cut into chunks
+    /// (`out_dir/chunk-NNNN.mp3`), at `cuts` (ms) when given.
+    Speech {
+        path: PathBuf,
+        out_dir: PathBuf,
+        max_chunk_ms: u64,
+        cuts: Option<Vec<i64>>,
+        budget_ms: u64,
+    },
     /// What the child is allowed (for the start-up check and the tests).
     Report,
 }
@@ -80,6 +89,8 @@ enum Line {
     /// The preview was written: its size.
     Written(u64),
     Report(Confinement),
+    /// The speech chunks written: each one's (start, end) in ms.
+    Chunks(Vec<(i64, i64)>),
     Failed {
         kind: FailKind,
         message: String,
@@ -217,6 +228,31 @@ impl MediaPool {
         };
         match self.call(&req, budget, progress).await? {
             Line::Peaks { overview, fine } => Ok((overview, fine)),
+            _ => Err(SandboxError::Io(
+                "the media worker answered out of turn".into(),
+            )),
+        }
+    }
+
+    /// Writes the speech chunks of `path` into `out_dir`; each one's span.
+    pub async fn speech(
+        &self,
+        path: &Path,
+        out_dir: &Path,
+        max_chunk_ms: u64,
+        cuts: Option<Vec<i64>>,
+        budget: Duration,
+        progress: &mut (dyn FnMut(u8) + Send),
+    ) -> Result<Vec<(i64, i64)>, SandboxError> {
+        let req = Request::Speech {
+            path: path.to_path_buf(),
+            out_dir: out_dir.to_path_buf(),
+            max_chunk_ms,
+            cuts,
+            budget_ms: budget.as_millis() as u64,
+        };
+        match self.call(&req, budget, progress).await? {
+            Line::Chunks(spans) => Ok(spans),
             _ => Err(SandboxError::Io(
                 "the media worker answered out of turn".into(),
             )),
@@ -384,7 +420,8 @@ fn budget_of(req: &Request) -> Duration {
     let ms = match req {
         Request::Probe { budget_ms, .. }
         | Request::Waveform { budget_ms, .. }
-        | Request::Preview { budget_ms, .. } => *budget_ms,
+        | Request::Preview { budget_ms, .. }
+        | Request::Speech { budget_ms, .. } => *budget_ms,
         Request::Report => 10_000,
     };
     Duration::from_millis(ms)
@@ -412,6 +449,29 @@ fn failed(e: MediaError) -> Line {
 fn handle(req: Request, out: &mut impl Write, confined: &super::confine::Applied) -> Line {
     match req {
         Request::Report => Line::Report(super::confine::report(confined)),
+        Request::Speech {
+            path,
+            out_dir,
+            max_chunk_ms,
+            cuts,
+            budget_ms,
+        } => {
+            let deadline = Instant::now() + Duration::from_millis(budget_ms);
+            let mut report = |p: u8| {
+                let _ = send(out, &Line::Progress(p));
+            };
+            match analyze::speech_chunks(
+                &path,
+                &out_dir,
+                max_chunk_ms,
+                cuts.as_deref(),
+                deadline,
+                &mut report,
+            ) {
+                Ok(spans) => Line::Chunks(spans),
+                Err(e) => failed(e),
+            }
+        }
         Request::Probe { path, budget_ms } => {
             let deadline = Instant::now() + Duration::from_millis(budget_ms);
             match analyze::probe(&path, deadline) {

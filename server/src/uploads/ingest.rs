@@ -45,6 +45,8 @@ pub struct Incoming {
     /// Partial tus uploads this file was joined from, deleted in the same
     /// transaction (until then they count against the quota).
     pub joined_parts: Vec<String>,
+    /// Transcribe it (`transcribe=1`); `None`: as the owner chose on /account.
+    pub transcribe: Option<bool>,
 }
 
 impl Incoming {
@@ -59,6 +61,7 @@ impl Incoming {
             target: Target::NewTrack,
             reservation: None,
             joined_parts: Vec::new(),
+            transcribe: None,
         }
     }
 }
@@ -110,6 +113,7 @@ pub async fn ingest(
     let key = stored(known.synced)
         .await
         .map_err(|e| AppError::internal("storing an upload", e))?;
+    let transcribe = wants_transcript(state, incoming).await?;
     // 3. Lock the owner and the content; the bytes are there under the lock.
     let mut tx = Finalizing::begin(&state.db, incoming.owner_id, &known.sha256).await?;
     if !storage.exists(&key).await {
@@ -133,6 +137,16 @@ pub async fn ingest(
     let asset_id = find_or_insert_asset(&mut tx, incoming, &key, &known).await?;
     // 6. Place it.
     let done = place(&mut tx, incoming, asset_id).await?;
+    // The transcript, when asked for (or the owner's default) and possible.
+    if transcribe {
+        tx.enqueue(&app::transcripts::service::job(
+            done.asset_id,
+            Some(incoming.owner_id),
+            false,
+            false,
+        ))
+        .await?;
+    }
     // 7. End what was in flight; record; commit.
     if let Some(r) = &incoming.reservation {
         tx.end_reservation(r).await?;
@@ -147,6 +161,27 @@ pub async fn ingest(
     state.caches.changed(Some(done.track_id)).await;
     state.queue.wake().notify_waiters();
     Ok(done)
+}
+
+/// Whether the upload asks for a transcript: its own `transcribe` field,
+/// else the owner's default; never when transcription is off here.
+async fn wants_transcript(state: &ServerState, incoming: &Incoming) -> Result<bool, AppError> {
+    if state.settings.stt.is_none() || matches!(incoming.target, Target::Stem { .. }) {
+        return Ok(false);
+    }
+    match incoming.transcribe {
+        Some(on) => Ok(on),
+        None => app::transcripts::db::transcribe_uploads(&state.db, incoming.owner_id).await,
+    }
+}
+
+/// `transcribe`: 1 / true / yes, or 0 / false / no (anything else: unsaid).
+pub fn transcribe_from(pairs: &[(String, String)]) -> Option<bool> {
+    match field(pairs, &["transcribe"])?.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
 }
 
 async fn remove_spooled(file: &Path) {

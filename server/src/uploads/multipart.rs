@@ -190,6 +190,7 @@ async fn receive_and_ingest(
         target,
         reservation: Some(reserving.id.clone()),
         joined_parts: Vec::new(),
+        transcribe: ingest::transcribe_from(&fields),
     };
     let received = ingest::Received {
         sha256,

@@ -47,6 +47,9 @@ impl Job for Cleanup {
             let throttles = app::auth::throttle::delete_expired(db)
                 .await
                 .map_err(|e| JobError::retry(format!("deleting throttle windows: {e}")))?;
+            let stt = app::transcripts::gate::delete_old(db)
+                .await
+                .map_err(|e| JobError::retry(format!("deleting old provider requests: {e}")))?;
             ctx.progress(75);
             let uploads = crate::storage::sweep::sweep(&ctx.state, &ctx.state.storage)
                 .await
@@ -57,6 +60,7 @@ impl Job for Cleanup {
                 uploads,
                 reservations,
                 throttles,
+                stt,
                 "cleanup done"
             );
             Ok(())

@@ -12,10 +12,14 @@ use crate::state::ServerState;
 pub type JobFuture = Pin<Box<dyn Future<Output = Result<(), JobError>> + Send>>;
 
 /// Why a job failed; `permanent` errors (a malformed file) are not retried.
+/// A job that could not start its work (its provider asked for a pause)
+/// goes back to the queue `later` without spending an attempt.
 #[derive(Debug, Clone)]
 pub struct JobError {
     pub message: String,
     pub permanent: bool,
+    /// Run again at this time (unix ms), the attempt not counted.
+    pub later: Option<i64>,
 }
 
 impl JobError {
@@ -23,6 +27,7 @@ impl JobError {
         JobError {
             message: message.into(),
             permanent: false,
+            later: None,
         }
     }
 
@@ -30,6 +35,15 @@ impl JobError {
         JobError {
             message: message.into(),
             permanent: true,
+            later: None,
+        }
+    }
+
+    pub fn later(until_ms: i64, message: impl Into<String>) -> Self {
+        JobError {
+            message: message.into(),
+            permanent: false,
+            later: Some(until_ms),
         }
     }
 }
@@ -61,6 +75,7 @@ pub trait Job: Send + Sync + 'static {
 /// What an attempt gets: its payload, the app state, and a progress dial.
 #[derive(Clone)]
 pub struct JobContext {
+    pub job_id: i64,
     pub payload: String,
     pub attempt: i64,
     pub state: ServerState,

@@ -2,7 +2,8 @@
 //! retry), the job trait (`job`), the periodic schedule and the
 //! cross-process wake-up, and one file per job kind — `metadata`,
 //! `waveform`, `preview` (decoding in the sandboxed media workers),
-//! `storage` (usage totals), `cleanup`, `purge`. `asset` holds what the
+//! `storage` (usage totals), `cleanup`, `purge`, and `transcribe` (through
+//! the speech-to-text provider). `asset` holds what the
 //! media kinds share (their payload, the asset they work on, failures).
 
 mod asset;
@@ -15,6 +16,7 @@ pub mod purge;
 mod runtime;
 pub mod schedule;
 pub mod storage;
+pub mod transcribe;
 pub mod waveform;
 
 use std::sync::Arc;
@@ -44,7 +46,8 @@ pub fn all_jobs(settings: &app::settings::Settings) -> Vec<Arc<dyn Job>> {
         Arc::new(cleanup::Cleanup),
         Arc::new(metadata::Metadata { pool: pool.clone() }),
         Arc::new(waveform::Waveform { pool: pool.clone() }),
-        Arc::new(preview::Preview { pool }),
+        Arc::new(preview::Preview { pool: pool.clone() }),
+        Arc::new(transcribe::Transcribe::new(pool, settings.stt.as_ref())),
         Arc::new(storage::StorageReconcile),
         Arc::new(purge::Purge),
     ]

@@ -273,6 +273,7 @@ impl Worker {
         let job = self.kinds[index].job.clone();
         let progress = Arc::new(AtomicI64::new(0));
         let ctx = JobContext {
+            job_id: lease.id,
             payload: lease.payload.clone(),
             attempt: lease.attempt,
             state: self.state.clone(),
@@ -330,6 +331,16 @@ impl Worker {
                 }
                 None => self.complete_one(kind, &lease).await,
             },
+            Err(JobError {
+                later: Some(run_at),
+                message,
+                ..
+            }) => {
+                tracing::info!(job.id = lease.id, job.kind = job.kind(), run_at, reason = %message, "job deferred");
+                q::defer(&self.state.db, &lease, *run_at, message)
+                    .await
+                    .map(|_| ())
+            }
             Err(e) => match q::fail(
                 &self.state.db,
                 &lease,

@@ -283,6 +283,88 @@ async fn authorization_matrix(b: Backend) {
             g(format!("/tracks/{public}")),
             [ok, ok, ok, ok],
         ),
+        (
+            "transcript panel private",
+            f("/api/transcripts/get", vec![("track_id", id.clone())]),
+            [nf, ok, nf, ok],
+        ),
+        (
+            "transcript panel public",
+            f("/api/transcripts/get", vec![("track_id", public.clone())]),
+            [ok, ok, ok, ok],
+        ),
+        (
+            // No provider here: the owner and admins hear so (409).
+            "transcribe private",
+            f(
+                "/api/transcripts/request",
+                vec![("track_id", id.clone()), ("replace_edits", "false".into())],
+            ),
+            [un, S::CONFLICT, nf, S::CONFLICT],
+        ),
+        (
+            "transcribe public",
+            f(
+                "/api/transcripts/request",
+                vec![
+                    ("track_id", public.clone()),
+                    ("replace_edits", "false".into()),
+                ],
+            ),
+            [un, S::CONFLICT, fb, S::CONFLICT],
+        ),
+        (
+            "POST transcribe private",
+            Box::new({
+                let id = id.clone();
+                move || {
+                    Request::post(format!("/api/v1/tracks/{id}/transcribe"))
+                        .body(Body::empty())
+                        .expect("r")
+                }
+            }),
+            [un, S::CONFLICT, nf, S::CONFLICT],
+        ),
+        (
+            // Nothing to correct yet: 404 for whoever may correct it.
+            "correct a segment of a public track",
+            f(
+                "/api/transcripts/edit",
+                vec![
+                    ("track_id", public.clone()),
+                    ("idx", "0".into()),
+                    ("text", "x".into()),
+                ],
+            ),
+            [un, nf, fb, nf],
+        ),
+        (
+            "correct a segment of a private track",
+            f(
+                "/api/transcripts/edit",
+                vec![
+                    ("track_id", id.clone()),
+                    ("idx", "0".into()),
+                    ("text", "x".into()),
+                ],
+            ),
+            [un, nf, nf, nf],
+        ),
+        (
+            "transcription account",
+            f("/api/transcripts/account", vec![]),
+            [un, ok, ok, ok],
+        ),
+        (
+            "transcribe my uploads",
+            f("/api/transcripts/default", vec![("on", "false".into())]),
+            [un, ok, ok, ok],
+        ),
+        (
+            "transcribe every track",
+            f("/api/transcripts/all", vec![]),
+            [un, fb, fb, S::CONFLICT],
+        ),
         ("downloads page", g("/downloads".into()), [un, ok, ok, ok]),
         ("my tracks page", g("/mine".into()), [un, ok, ok, ok]),
     ];

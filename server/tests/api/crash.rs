@@ -37,7 +37,7 @@ fn wav(n: usize) -> Vec<u8> {
     out
 }
 
-struct Server(std::process::Child);
+pub struct Server(pub std::process::Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -47,9 +47,23 @@ impl Drop for Server {
 }
 
 fn start(data: &Path, url: &str, port: u16) -> Server {
+    start_with(data, url, port, &[])
+}
+
+/// A loopback port nothing listens on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port()
+}
+
+/// The real server on `url`'s database and `data`, with `env` on top.
+pub fn start_with(data: &Path, url: &str, port: u16, env: &[(&str, &str)]) -> Server {
     Server(
         Command::new(BIN)
             .env_clear()
+            .envs(env.iter().copied())
             .env("DATABASE_URL", url)
             .env("WAVEKEEP_DATA_DIR", data)
             .env("WAVEKEEP_ADDR", format!("127.0.0.1:{port}"))
@@ -63,7 +77,7 @@ fn start(data: &Path, url: &str, port: u16) -> Server {
     )
 }
 
-async fn wait_ready(base: &str) {
+pub async fn wait_ready(base: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if let Ok(r) = reqwest::get(format!("{base}/readyz")).await {
@@ -92,10 +106,7 @@ async fn kill_9_mid_processing_loses_nothing_and_repeats_nothing(b: Backend) {
         .secret;
     let _ = cookie;
     let data = tempfile::tempdir().expect("data dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let mut server = start(data.path(), &app.database_url, port);
     wait_ready(&base).await;

@@ -86,6 +86,13 @@ impl TestApp {
     }
 
     pub async fn with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+        // `WAVEKEEP_TEST_LOG=info` (a tracing filter) shows the server's log.
+        if let Ok(filter) = std::env::var("WAVEKEEP_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = Settings {
             data_dir: dir.path().join("data"),
@@ -134,14 +141,18 @@ impl TestApp {
     /// The router of a second process on the same database (its own caches,
     /// throttles in memory, pools): what holds across processes must hold here.
     pub async fn second_process(&self) -> Router {
-        let other = server::build_state(
+        server::router(self.second_state().await)
+    }
+
+    /// The state of a second process on the same database (for its workers).
+    pub async fn second_state(&self) -> ServerState {
+        server::build_state(
             (*self.state.settings).clone(),
             &self.database_url,
             "127.0.0.1:0".parse().expect("addr"),
         )
         .await
-        .expect("second state");
-        server::router(other)
+        .expect("second state")
     }
 
     /// Starts the real server on an ephemeral loopback port.

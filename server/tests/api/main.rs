@@ -2,6 +2,8 @@
 //! (loopback, port 0). Database tests run on SQLite and, when
 //! `WAVEKEEP_TEST_PG_URL` is set, on PostgreSQL (`postgres::` test names).
 
+#[path = "../support/fake_stt.rs"]
+mod fake_stt;
 #[path = "../support/ffmpeg.rs"]
 mod ffmpeg;
 
@@ -23,5 +25,6 @@ mod jobs;
 mod pages;
 mod real_server;
 mod security;
+mod transcripts;
 mod uploads;
 mod worker;

@@ -50,10 +50,16 @@ pub fn ffmpeg(args: &[&str]) {
 /// file appears whole or not at all (written beside, then renamed).
 pub fn sine(out: &Path, secs: f64, freq: u32, args: &[&str]) {
     let source = format!("sine=frequency={freq}:sample_rate=44100:duration={secs}");
+    make(out, &source, args);
+}
+
+/// Writes `out` from the lavfi `source`, encoded with `args`, whole or not
+/// at all (written beside, then renamed).
+fn make(out: &Path, source: &str, args: &[&str]) {
     let ext = out.extension().and_then(|e| e.to_str()).unwrap_or("x");
     let tmp = out.with_extension(format!("{}.tmp.{ext}", std::process::id()));
     let tmp_s = tmp.to_string_lossy().into_owned();
-    let mut all = vec!["-f", "lavfi", "-i", source.as_str()];
+    let mut all = vec!["-f", "lavfi", "-i", source];
     all.extend_from_slice(args);
     all.push(&tmp_s);
     ffmpeg(&all);
@@ -95,4 +101,22 @@ pub fn count_frames(path: &Path, gapless: bool) -> u64 {
         }
     }
     frames
+}
+
+/// Writes `out` (`secs` long, 44.1 kHz stereo, encoded with `args`) in which
+/// each `(start, length, hz)` is a tone at a quarter of full scale and the
+/// rest is silence: "speech" whose every word and time a test knows.
+#[allow(dead_code, reason = "not every user of this module needs it")]
+pub fn spoken(out: &Path, secs: f64, tones: &[(f64, f64, u32)], args: &[&str]) {
+    let expr = if tones.is_empty() {
+        "0".to_string()
+    } else {
+        tones
+            .iter()
+            .map(|(at, len, hz)| format!("0.25*sin(2*PI*{hz}*t)*between(t,{at},{})", at + len))
+            .collect::<Vec<_>>()
+            .join("+")
+    };
+    let source = format!("aevalsrc='{expr}':s=44100:c=stereo:d={secs}");
+    make(out, &source, args);
 }

@@ -35,17 +35,19 @@ pub fn Alerts(alerts: Memo<Vec<Alert>>) -> impl IntoView {
     }
 }
 
+/// One figure with its label.
+pub fn tile(label: &'static str, id: &'static str, value: Signal<String>) -> AnyView {
+    view! {
+        <div class="tile">
+            <span class="muted small">{label}</span>
+            <strong data-testid=id>{move || value.get()}</strong>
+        </div>
+    }
+    .into_any()
+}
+
 #[component]
 pub fn Tiles(perf: RwSignal<Performance>) -> impl IntoView {
-    let tile = move |label: &'static str, id: &'static str, value: Signal<String>| {
-        view! {
-            <div class="tile">
-                <span class="muted small">{label}</span>
-                <strong data-testid=id>{move || value.get()}</strong>
-            </div>
-        }
-        .into_any()
-    };
     let s = |f: fn(&Performance) -> String| Signal::derive(move || perf.with(f));
     view! {
         <div class="tiles">

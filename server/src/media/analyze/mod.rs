@@ -153,6 +153,7 @@ mod peaks;
 mod preview;
 mod probe;
 mod source;
+mod speech;
 
 use codecs::*;
 use source::*;
@@ -160,3 +161,4 @@ use source::*;
 pub use peaks::{waveform, Peaks};
 pub use preview::{preview, PREVIEW_KBPS};
 pub use probe::probe;
+pub use speech::{speech_chunks, SPEECH_RATE};

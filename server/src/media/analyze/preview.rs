@@ -39,7 +39,6 @@ pub(super) fn preview_inner(
     check_deadline(deadline)?;
     let mut src = open(path)?;
     let mut decoder = make_decoder(&src.params, !src.untrusted_trim())?;
-    let mut pump = Pump::new(src.track_id());
     let mut planes: Vec<Vec<f32>> = Vec::new();
     let mut encoder: Option<mp3lame_encoder::Encoder> = None;
     let mut stereo = false;
@@ -50,21 +49,8 @@ pub(super) fn preview_inner(
     let sample_rate = src.params.sample_rate.filter(|r| *r > 0);
     let total = sample_rate.and_then(|sr| src.header_frames(sr));
     let mut report = Progress::start(progress, total);
-    let (mut packets, mut failed) = (0u64, 0u64);
 
-    while let Some(packet) = pump.next(src.reader.as_mut(), deadline)? {
-        packets += 1;
-        let buf = match decoder.decode(&packet) {
-            Ok(buf) => buf,
-            Err(SymError::DecodeError(_)) | Err(SymError::IoError(_)) => {
-                failed += 1;
-                continue;
-            }
-            Err(other) => return Err(from_symphonia(other)),
-        };
-        if buf.frames() == 0 || buf.num_planes() == 0 {
-            continue;
-        }
+    decode_all(&mut src, decoder.as_mut(), deadline, |buf| {
         let enc = match &mut encoder {
             Some(e) => e,
             None => {
@@ -96,12 +82,8 @@ pub(super) fn preview_inner(
         written += mp3.len() as u64;
         frames_done += n as u64;
         report.update(frames_done);
-    }
-    if packets > 0 && failed.saturating_mul(2) > packets {
-        return Err(malformed(format!(
-            "{failed} of {packets} audio packets could not be decoded"
-        )));
-    }
+        Ok(())
+    })?;
     let Some(mut enc) = encoder else {
         return Err(no_audio());
     };

@@ -353,3 +353,37 @@ pub(super) fn tail_reaches(
     let needed = i64::try_from(expected_end.saturating_sub(tolerance)).unwrap_or(i64::MAX);
     Ok(end.is_some_and(|e| e >= needed))
 }
+
+/// Decodes every packet of `src`'s audio track and hands each non-empty
+/// buffer to `each`, until the end or `deadline`. Packets that do not
+/// decode are skipped; more than half of them failing is the file's fault.
+pub(super) fn decode_all(
+    src: &mut Source,
+    decoder: &mut dyn AudioDecoder,
+    deadline: Instant,
+    mut each: impl FnMut(GenericAudioBufferRef<'_>) -> Result<(), MediaError>,
+) -> Result<(), MediaError> {
+    let mut pump = Pump::new(src.track_id());
+    let (mut packets, mut failed) = (0u64, 0u64);
+    while let Some(packet) = pump.next(src.reader.as_mut(), deadline)? {
+        packets += 1;
+        let buf = match decoder.decode(&packet) {
+            Ok(buf) => buf,
+            Err(SymError::DecodeError(_)) | Err(SymError::IoError(_)) => {
+                failed += 1;
+                continue;
+            }
+            Err(other) => return Err(from_symphonia(other)),
+        };
+        if buf.frames() == 0 || buf.num_planes() == 0 {
+            continue;
+        }
+        each(buf)?;
+    }
+    if packets > 0 && failed.saturating_mul(2) > packets {
+        return Err(malformed(format!(
+            "{failed} of {packets} audio packets could not be decoded"
+        )));
+    }
+    Ok(())
+}

@@ -217,6 +217,7 @@ fn incoming_of(u: &Upload) -> Incoming {
         tags: ingest::field(&m, &["tags"]).map(str::to_string),
         visibility: ingest::visibility_from(&m).ok().flatten(),
         target: u.target.clone(),
+        transcribe: ingest::transcribe_from(&m),
         ..Incoming::new_track(u.owner_id)
     }
 }

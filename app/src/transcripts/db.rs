@@ -1,0 +1,677 @@
+//! The transcript tables: a transcript's progress (its chunk plan and the
+//! answer of each chunk, stored as soon as it returns), the finished
+//! segments and words, the owner's corrections, the minutes transcribed per
+//! user and month, and the search hits shown with the track lists.
+
+use std::collections::HashMap;
+
+use sqlx::Row;
+
+use super::{Segment, Transcript, TranscriptHit, TranscriptProgress};
+use crate::db::{now_ms, Backend, Db};
+use crate::errors::AppError;
+
+/// A finished segment or word to store (times in ms from the file's start).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSegment {
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub text: String,
+    /// Kept from the owner's correction (its edit time), not the provider.
+    pub edited_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewWord {
+    pub segment_idx: i64,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub word: String,
+}
+
+/// Where a running transcript stands.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub status: String,
+    /// The chunk plan: (start_ms, end_ms) per chunk.
+    pub plan: Option<Vec<(i64, i64)>>,
+    pub done: Vec<i64>,
+}
+
+/// What `begin` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Begin {
+    /// Transcribe (from the first chunk not yet answered).
+    Work,
+    /// A finished transcript is the answer to a request that did not say
+    /// "again" (an upload of the same content, the admin's bulk run).
+    Done,
+    /// Another job is transcribing this file right now.
+    Busy,
+}
+
+/// Starts (or continues) the transcript of `asset_id` for job `job_id`. A
+/// finished or failed transcript, or a redo asked by another job, starts
+/// afresh (its old plan and chunk answers forgotten; the finished segments
+/// stay until the new ones replace them); the same job coming back after a
+/// retry or a crash continues where it stopped. One job at a time works on
+/// a file: while another one's attempt runs, this one is `Busy` (or `Done`
+/// when it did not ask for a redo: the running one answers it).
+pub async fn begin(
+    db: &Db,
+    asset_id: i64,
+    model: &str,
+    requested_by: Option<i64>,
+    redo: bool,
+    job_id: i64,
+) -> Result<Begin, AppError> {
+    let now = now_ms();
+    let _turn = db.write_turn().await;
+    let mut tx = db.pool().begin().await?;
+    // A write first: SQLite's write lock (so the read below sees the latest
+    // commit), PostgreSQL's row lock when the row exists.
+    sqlx::query("UPDATE transcripts SET updated_at = updated_at WHERE asset_id = $1")
+        .bind(asset_id)
+        .execute(&mut *tx)
+        .await?;
+    let exists: Option<(String, Option<i64>)> =
+        sqlx::query_as("SELECT status, job_id FROM transcripts WHERE asset_id = $1")
+            .bind(asset_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    match exists {
+        None => {
+            sqlx::query(
+                "INSERT INTO transcripts (asset_id, status, model, requested_by, job_id, created_at, updated_at) \
+                 VALUES ($1, 'running', $2, $3, $4, $5, $5)",
+            )
+            .bind(asset_id)
+            .bind(model)
+            .bind(requested_by)
+            .bind(job_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        Some((status, _)) if status == "done" && !redo => return Ok(Begin::Done),
+        Some((status, Some(other)))
+            if status == "running" && other != job_id && running(&mut tx, other).await? =>
+        {
+            return Ok(if redo { Begin::Busy } else { Begin::Done });
+        }
+        Some((status, by_job)) => {
+            let fresh = status != "running" || (redo && by_job != Some(job_id));
+            if fresh {
+                sqlx::query("DELETE FROM transcript_chunks WHERE asset_id = $1")
+                    .bind(asset_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(
+                "UPDATE transcripts SET status = 'running', model = $1, error = NULL, updated_at = $2, \
+                 requested_by = COALESCE($3, requested_by), job_id = $4, \
+                 plan = CASE WHEN $5 = 1 THEN NULL ELSE plan END, \
+                 chunks_total = CASE WHEN $5 = 1 THEN 0 ELSE chunks_total END, \
+                 chunks_done = CASE WHEN $5 = 1 THEN 0 ELSE chunks_done END WHERE asset_id = $6",
+            )
+            .bind(model)
+            .bind(now)
+            .bind(requested_by)
+            .bind(job_id)
+            .bind(i64::from(fresh))
+            .bind(asset_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(Begin::Work)
+}
+
+/// Whether job `id` has an attempt running.
+async fn running(tx: &mut sqlx::AnyConnection, id: i64) -> Result<bool, AppError> {
+    let state: Option<String> = sqlx::query_scalar("SELECT state FROM jobs WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    Ok(state.as_deref() == Some("running"))
+}
+
+pub async fn progress(db: &Db, asset_id: i64) -> Result<Option<Progress>, AppError> {
+    let row = sqlx::query("SELECT status, plan FROM transcripts WHERE asset_id = $1")
+        .bind(asset_id)
+        .fetch_optional(db.pool())
+        .await?;
+    let Some(r) = row else { return Ok(None) };
+    let plan: Option<String> = r.get("plan");
+    let done: Vec<i64> =
+        sqlx::query_scalar("SELECT idx FROM transcript_chunks WHERE asset_id = $1 ORDER BY idx")
+            .bind(asset_id)
+            .fetch_all(db.pool())
+            .await?;
+    Ok(Some(Progress {
+        status: r.get("status"),
+        plan: plan.and_then(|p| serde_json::from_str(&p).ok()),
+        done,
+    }))
+}
+
+/// Fixes the chunk plan (the first attempt makes it; later ones keep it).
+pub async fn set_plan(db: &Db, asset_id: i64, plan: &[(i64, i64)]) -> Result<(), AppError> {
+    let json = serde_json::to_string(plan).map_err(|e| AppError::internal("encoding a plan", e))?;
+    sqlx::query(
+        "UPDATE transcripts SET plan = $1, chunks_total = $2, updated_at = $3 WHERE asset_id = $4",
+    )
+    .bind(json)
+    .bind(plan.len() as i64)
+    .bind(now_ms())
+    .bind(asset_id)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// Stores one chunk's answer (`result`: the normalized JSON) at once.
+pub async fn store_chunk(
+    db: &Db,
+    asset_id: i64,
+    idx: i64,
+    span: (i64, i64),
+    result: &str,
+) -> Result<(), AppError> {
+    let now = now_ms();
+    let _turn = db.write_turn().await;
+    let mut tx = db.pool().begin().await?;
+    let insert = match db.backend() {
+        Backend::Sqlite => "INSERT OR REPLACE INTO transcript_chunks (asset_id, idx, start_ms, end_ms, result, done_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        Backend::Postgres => "INSERT INTO transcript_chunks (asset_id, idx, start_ms, end_ms, result, done_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (asset_id, idx) DO UPDATE SET result = EXCLUDED.result, done_at = EXCLUDED.done_at",
+    };
+    sqlx::query(insert)
+        .bind(asset_id)
+        .bind(idx)
+        .bind(span.0)
+        .bind(span.1)
+        .bind(result)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE transcripts SET chunks_done = (SELECT COUNT(*) FROM transcript_chunks WHERE asset_id = $1), \
+         updated_at = $2 WHERE asset_id = $1",
+    )
+    .bind(asset_id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Every chunk answer so far, in order: (idx, start_ms, result).
+pub async fn chunk_results(db: &Db, asset_id: i64) -> Result<Vec<(i64, i64, String)>, AppError> {
+    let rows = sqlx::query(
+        "SELECT idx, start_ms, result FROM transcript_chunks WHERE asset_id = $1 ORDER BY idx",
+    )
+    .bind(asset_id)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get("idx"), r.get("start_ms"), r.get("result")))
+        .collect())
+}
+
+/// The owner's corrections (segments with an edit time), for a merge that
+/// keeps them.
+pub async fn edited_segments(db: &Db, asset_id: i64) -> Result<Vec<NewSegment>, AppError> {
+    let rows = sqlx::query(
+        "SELECT start_ms, end_ms, text, edited_at FROM transcript_segments \
+         WHERE asset_id = $1 AND edited_at IS NOT NULL ORDER BY idx",
+    )
+    .bind(asset_id)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| NewSegment {
+            start_ms: r.get("start_ms"),
+            end_ms: r.get("end_ms"),
+            text: r.get("text"),
+            edited_at: r.get("edited_at"),
+        })
+        .collect())
+}
+
+/// The finished transcript: segments and words replace the old ones, the
+/// text and language are recorded, and the minutes count for `user_id`
+/// this month — one transaction.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the pieces of one finished transcript"
+)]
+pub async fn finish(
+    db: &Db,
+    asset_id: i64,
+    language: Option<&str>,
+    duration_ms: Option<i64>,
+    segments: &[NewSegment],
+    words: &[NewWord],
+    user_id: Option<i64>,
+    billed_seconds: i64,
+) -> Result<(), AppError> {
+    let now = now_ms();
+    let text = segments
+        .iter()
+        .map(|s| s.text.trim())
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let _turn = db.write_turn().await;
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("DELETE FROM transcript_words WHERE asset_id = $1")
+        .bind(asset_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM transcript_segments WHERE asset_id = $1")
+        .bind(asset_id)
+        .execute(&mut *tx)
+        .await?;
+    // Many rows per statement (a two-hour file has some 20,000 words).
+    for (n, batch) in segments.chunks(500).enumerate() {
+        let sql = format!(
+            "INSERT INTO transcript_segments (asset_id, idx, start_ms, end_ms, text, edited_at) VALUES {}",
+            values(batch.len(), 6)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (i, s) in batch.iter().enumerate() {
+            q = q
+                .bind(asset_id)
+                .bind((n * 500 + i) as i64)
+                .bind(s.start_ms)
+                .bind(s.end_ms)
+                .bind(s.text.clone())
+                .bind(s.edited_at);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    let mut per_segment: HashMap<i64, i64> = HashMap::new();
+    let numbered: Vec<(i64, &NewWord)> = words
+        .iter()
+        .map(|w| {
+            let n = per_segment.entry(w.segment_idx).or_default();
+            *n += 1;
+            (*n - 1, w)
+        })
+        .collect();
+    for batch in numbered.chunks(500) {
+        let sql = format!(
+            "INSERT INTO transcript_words (asset_id, segment_idx, idx, start_ms, end_ms, word) VALUES {}",
+            values(batch.len(), 6)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (idx, w) in batch {
+            q = q
+                .bind(asset_id)
+                .bind(w.segment_idx)
+                .bind(*idx)
+                .bind(w.start_ms)
+                .bind(w.end_ms)
+                .bind(w.word.clone());
+        }
+        q.execute(&mut *tx).await?;
+    }
+    // The chunks' answers are in the segments now.
+    sqlx::query("DELETE FROM transcript_chunks WHERE asset_id = $1")
+        .bind(asset_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE transcripts SET status = 'done', text = $1, language = $2, duration_ms = $3, \
+         error = NULL, updated_at = $4, finished_at = $4 WHERE asset_id = $5",
+    )
+    .bind(&text)
+    .bind(language)
+    .bind(duration_ms)
+    .bind(now)
+    .bind(asset_id)
+    .execute(&mut *tx)
+    .await?;
+    if let Some(user) = user_id {
+        sqlx::query(
+            "INSERT INTO transcription_usage (user_id, month, seconds) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id, month) DO UPDATE SET seconds = transcription_usage.seconds + $3",
+        )
+        .bind(user)
+        .bind(month_of(now))
+        .bind(billed_seconds.max(0))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// `($1, $2, …), (…)`: `rows` rows of `cols` numbered placeholders.
+fn values(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The transcript failed for good, with the reason (also when it failed
+/// before it began, e.g. the allowance was used up).
+pub async fn fail(db: &Db, asset_id: i64, error: &str) -> Result<(), AppError> {
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO transcripts (asset_id, status, model, error, created_at, updated_at) \
+         VALUES ($1, 'failed', '', $2, $3, $3) \
+         ON CONFLICT (asset_id) DO UPDATE SET status = 'failed', error = $2, updated_at = $3",
+    )
+    .bind(asset_id)
+    .bind(error.chars().take(2_000).collect::<String>())
+    .bind(now)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// How far `asset_id`'s transcript is (`None`: never asked).
+pub async fn progress_of(db: &Db, asset_id: i64) -> Result<Option<TranscriptProgress>, AppError> {
+    let row: Option<(String, i64, i64)> = sqlx::query_as(
+        "SELECT status, chunks_done, chunks_total FROM transcripts WHERE asset_id = $1",
+    )
+    .bind(asset_id)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(
+        row.map(|(status, chunks_done, chunks_total)| TranscriptProgress {
+            status,
+            chunks_done,
+            chunks_total,
+        }),
+    )
+}
+
+/// `asset_id`'s transcript with its segments (`None`: never asked).
+pub async fn get(db: &Db, asset_id: i64) -> Result<Option<Transcript>, AppError> {
+    let row = sqlx::query(
+        "SELECT status, language, model, duration_ms, chunks_total, chunks_done, error \
+         FROM transcripts WHERE asset_id = $1",
+    )
+    .bind(asset_id)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let segments = sqlx::query(
+        "SELECT idx, start_ms, end_ms, text, edited_at FROM transcript_segments WHERE asset_id = $1 ORDER BY idx",
+    )
+    .bind(asset_id)
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(|s| Segment {
+        idx: s.get("idx"),
+        start_ms: s.get("start_ms"),
+        end_ms: s.get("end_ms"),
+        text: s.get("text"),
+        edited: s.get::<Option<i64>, _>("edited_at").is_some(),
+    })
+    .collect();
+    Ok(Some(Transcript {
+        status: r.get("status"),
+        language: r.get("language"),
+        model: r.get("model"),
+        duration_ms: r.get("duration_ms"),
+        segments,
+        chunks_total: r.get("chunks_total"),
+        chunks_done: r.get("chunks_done"),
+        error: r.get("error"),
+    }))
+}
+
+/// `asset_id`'s words (segment, start, end, word), in order: the JSON
+/// export's.
+pub async fn words(db: &Db, asset_id: i64) -> Result<Vec<(i64, i64, i64, String)>, AppError> {
+    Ok(sqlx::query_as(
+        "SELECT segment_idx, start_ms, end_ms, word FROM transcript_words \
+         WHERE asset_id = $1 ORDER BY segment_idx, idx",
+    )
+    .bind(asset_id)
+    .fetch_all(db.pool())
+    .await?)
+}
+
+/// The owner's correction of segment `idx` (kept across re-transcription).
+pub async fn edit_segment(db: &Db, asset_id: i64, idx: i64, text: &str) -> Result<(), AppError> {
+    let now = now_ms();
+    let _turn = db.write_turn().await;
+    let mut tx = db.pool().begin().await?;
+    let n = sqlx::query(
+        "UPDATE transcript_segments SET text = $1, edited_at = $2 WHERE asset_id = $3 AND idx = $4",
+    )
+    .bind(text)
+    .bind(now)
+    .bind(asset_id)
+    .bind(idx)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Err(AppError::NotFound);
+    }
+    let all: Vec<String> =
+        sqlx::query_scalar("SELECT text FROM transcript_segments WHERE asset_id = $1 ORDER BY idx")
+            .bind(asset_id)
+            .fetch_all(&mut *tx)
+            .await?;
+    let text = all
+        .iter()
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    sqlx::query("UPDATE transcripts SET text = $1, updated_at = $2 WHERE asset_id = $3")
+        .bind(text)
+        .bind(now)
+        .bind(asset_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// `2026-12` for a time (unix ms, UTC).
+pub fn month_of(ms: i64) -> String {
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+    let days = ms.div_euclid(86_400_000);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!("{y:04}-{m:02}")
+}
+
+/// Seconds `user_id` had transcribed this month.
+pub async fn seconds_this_month(db: &Db, user_id: i64) -> Result<i64, AppError> {
+    Ok(sqlx::query_scalar(
+        "SELECT seconds FROM transcription_usage WHERE user_id = $1 AND month = $2",
+    )
+    .bind(user_id)
+    .bind(month_of(now_ms()))
+    .fetch_optional(db.pool())
+    .await?
+    .unwrap_or(0))
+}
+
+/// Seconds transcribed this month by everyone.
+pub async fn seconds_this_month_all(db: &Db) -> Result<i64, AppError> {
+    let v: Option<i64> = sqlx::query_scalar(
+        "SELECT CAST(SUM(seconds) AS BIGINT) FROM transcription_usage WHERE month = $1",
+    )
+    .bind(month_of(now_ms()))
+    .fetch_one(db.pool())
+    .await?;
+    Ok(v.unwrap_or(0))
+}
+
+/// Whether `user_id` has their uploads transcribed.
+pub async fn transcribe_uploads(db: &Db, user_id: i64) -> Result<bool, AppError> {
+    let v: Option<i64> = sqlx::query_scalar("SELECT transcribe_uploads FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(v.unwrap_or(0) != 0)
+}
+
+pub async fn set_transcribe_uploads(db: &Db, user_id: i64, on: bool) -> Result<(), AppError> {
+    sqlx::query("UPDATE users SET transcribe_uploads = $1 WHERE id = $2")
+        .bind(i64::from(on))
+        .bind(user_id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Primary files of tracks with no transcript (nor one under way), oldest
+/// first: what "transcribe every track" queues.
+pub async fn assets_without_transcript(db: &Db, limit: i64) -> Result<Vec<i64>, AppError> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT v.asset_id FROM tracks t JOIN track_versions v ON v.id = t.primary_version_id \
+         JOIN assets a ON a.id = v.asset_id \
+         WHERE a.metadata_at IS NOT NULL AND a.processing_error IS NULL \
+         AND NOT EXISTS (SELECT 1 FROM transcripts x WHERE x.asset_id = v.asset_id AND x.status <> 'failed') \
+         ORDER BY v.asset_id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?)
+}
+
+/// For each track of `track_ids` whose primary file's transcript matches
+/// every word of `words` (as prefixes), the first matching moment and the
+/// words around it.
+pub async fn hits(
+    db: &Db,
+    track_ids: &[i64],
+    words: &[String],
+) -> Result<HashMap<i64, TranscriptHit>, AppError> {
+    if track_ids.is_empty() || words.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids: Vec<String> = track_ids.iter().map(i64::to_string).collect();
+    let ids = ids.join(",");
+    let (sql, term) = match db.backend() {
+        Backend::Sqlite => (
+            format!(
+                "SELECT t.id AS track_id, s.start_ms, \
+                 snippet(transcript_fts, 0, char(57344), char(57345), '…', 12) AS snippet \
+                 FROM transcript_fts JOIN transcript_segments s ON s.id = transcript_fts.rowid \
+                 JOIN track_versions v ON v.asset_id = s.asset_id JOIN tracks t ON t.primary_version_id = v.id \
+                 WHERE transcript_fts MATCH $1 AND t.id IN ({ids}) ORDER BY t.id, s.start_ms"
+            ),
+            words.iter().map(|w| format!("\"{w}\"*")).collect::<Vec<_>>().join(" "),
+        ),
+        Backend::Postgres => (
+            format!(
+                "SELECT t.id AS track_id, s.start_ms, \
+                 ts_headline('simple', s.text, to_tsquery('simple', $1), \
+                 'StartSel=' || chr(57344) || ', StopSel=' || chr(57345) || ', MaxWords=14, MinWords=6') AS snippet \
+                 FROM transcript_segments s JOIN track_versions v ON v.asset_id = s.asset_id \
+                 JOIN tracks t ON t.primary_version_id = v.id \
+                 WHERE s.search @@ to_tsquery('simple', $1) AND t.id IN ({ids}) ORDER BY t.id, s.start_ms"
+            ),
+            words.iter().map(|w| format!("{w}:*")).collect::<Vec<_>>().join(" & "),
+        ),
+    };
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(term)
+        .fetch_all(db.pool())
+        .await?;
+    let mut out = HashMap::new();
+    for r in rows {
+        let id: i64 = r.get("track_id");
+        out.entry(id)
+            .or_insert_with(|| marked(r.get("start_ms"), &r.get::<String, _>("snippet")));
+    }
+    Ok(out)
+}
+
+/// Start and end of a match in the database's snippet (private-use
+/// characters, which no transcript holds).
+const MARK_START: char = '\u{e000}';
+const MARK_END: char = '\u{e001}';
+
+/// A hit from a marked snippet: the plain text, the words matched and
+/// where they are in it.
+fn marked(start_ms: i64, snippet: &str) -> TranscriptHit {
+    let mut plain = String::with_capacity(snippet.len());
+    let mut matched: Vec<String> = Vec::new();
+    let mut marks: Vec<[u32; 2]> = Vec::new();
+    let mut at = 0u32;
+    let mut open: Option<(u32, usize)> = None;
+    for c in snippet.chars() {
+        match c {
+            MARK_START => open = Some((at, plain.len())),
+            MARK_END => {
+                if let Some((from, byte)) = open.take() {
+                    if at > from {
+                        marks.push([from, at]);
+                        let w = plain[byte..].trim().to_lowercase();
+                        if !w.is_empty() && !matched.contains(&w) {
+                            matched.push(w);
+                        }
+                    }
+                }
+            }
+            c => {
+                plain.push(c);
+                at += 1;
+            }
+        }
+    }
+    TranscriptHit {
+        start_ms,
+        snippet: plain,
+        matched,
+        marks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{marked, month_of};
+
+    #[test]
+    fn snippets_lose_their_marks() {
+        let h = marked(
+            1500,
+            "… and then \u{e000}Kilo\u{e001} said \u{e000}kilo\u{e001} [Music]",
+        );
+        assert_eq!(h.snippet, "… and then Kilo said kilo [Music]");
+        assert_eq!(h.matched, ["kilo"]);
+        // Character ranges (the ellipsis is one).
+        assert_eq!(h.marks, [[11, 15], [21, 25]]);
+        assert_eq!(h.start_ms, 1500);
+        assert!(marked(0, "no marks").matched.is_empty());
+    }
+
+    #[test]
+    fn months() {
+        assert_eq!(month_of(0), "1970-01");
+        // 2026-12-04T20:51:41Z
+        assert_eq!(month_of(1_796_417_501_000), "2026-12");
+        // 2024-02-29T23:59:59Z and a second later.
+        assert_eq!(month_of(1_709_251_199_000), "2024-02");
+        assert_eq!(month_of(1_709_251_200_000), "2024-03");
+    }
+}

@@ -1,0 +1,12 @@
+DROP TRIGGER IF EXISTS transcript_fts_delete;
+DROP TRIGGER IF EXISTS transcript_fts_update;
+DROP TRIGGER IF EXISTS transcript_fts_insert;
+DROP TABLE IF EXISTS transcript_fts;
+ALTER TABLE users DROP COLUMN transcribe_uploads;
+DROP TABLE transcription_usage;
+DROP TABLE stt_state;
+DROP TABLE stt_requests;
+DROP TABLE transcript_words;
+DROP TABLE transcript_segments;
+DROP TABLE transcript_chunks;
+DROP TABLE transcripts;
