@@ -56,8 +56,13 @@ pub fn sine(out: &Path, secs: f64, freq: u32, args: &[&str]) {
 /// Writes `out` from the lavfi `source`, encoded with `args`, whole or not
 /// at all (written beside, then renamed).
 fn make(out: &Path, source: &str, args: &[&str]) {
+    // Tests run in parallel threads and may make the same file at once: each
+    // writes its own temporary name (process and call) and the renames race
+    // harmlessly, since both make identical bytes.
+    static MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let ext = out.extension().and_then(|e| e.to_str()).unwrap_or("x");
-    let tmp = out.with_extension(format!("{}.tmp.{ext}", std::process::id()));
+    let tmp = out.with_extension(format!("{}-{call}.tmp.{ext}", std::process::id()));
     let tmp_s = tmp.to_string_lossy().into_owned();
     let mut all = vec!["-f", "lavfi", "-i", source];
     all.extend_from_slice(args);
