@@ -1,6 +1,6 @@
 //! The test suite's speech-to-text provider as a process of its own: it
 //! speaks OpenAI's `POST /v1/audio/transcriptions` on loopback and "hears"
-//! tones as words (see `tests/support/fake_stt.rs`). The browser tests run
+//! tones as words (see `tests/support/fake_stt/`). The browser tests run
 //! wavekeep against it, and it lets anyone try transcription by hand:
 //!
 //! ```text
@@ -12,7 +12,7 @@
 //! JSON list (`["429:5", "500", "hang:30", "reset", "malformed", "400"]`)
 //! scripts the next answers.
 
-#[path = "../tests/support/fake_stt.rs"]
+#[path = "../tests/support/fake_stt/mod.rs"]
 mod fake_stt;
 
 use std::time::Duration;

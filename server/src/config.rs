@@ -9,6 +9,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 
+mod stt;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "wavekeep",
@@ -377,104 +379,9 @@ pub struct Config {
         global = true
     )]
     pub alert_disk_free_mb: u64,
-    /// Speech-to-text API base URL (OpenAI's transcription protocol):
-    /// `https://api.openai.com/v1`, `https://api.groq.com/openai/v1`, or a
-    /// local recognizer. Unset: transcription is off.
-    #[arg(long, env = "WAVEKEEP_STT_URL", global = true)]
-    pub stt_url: Option<String>,
-    /// Path of the transcription endpoint under the URL (whisper.cpp's
-    /// server: /inference).
-    #[arg(
-        long,
-        env = "WAVEKEEP_STT_PATH",
-        default_value = "/audio/transcriptions",
-        global = true
-    )]
-    pub stt_path: String,
-    /// API key sent as `Authorization: Bearer` (never logged).
-    #[arg(
-        long,
-        env = "WAVEKEEP_STT_API_KEY",
-        hide_env_values = true,
-        global = true
-    )]
-    pub stt_api_key: Option<SecretString>,
-    /// Model name sent with each request.
-    #[arg(
-        long,
-        env = "WAVEKEEP_STT_MODEL",
-        default_value = "whisper-1",
-        global = true
-    )]
-    pub stt_model: String,
-    /// Spoken language (ISO-639-1, e.g. `en`); `auto` lets the provider detect it.
-    #[arg(
-        long,
-        env = "WAVEKEEP_STT_LANGUAGE",
-        default_value = "auto",
-        global = true
-    )]
-    pub stt_language: String,
-    /// Requests in flight at most (for the whole deployment).
-    #[arg(
-        long,
-        env = "WAVEKEEP_STT_CONCURRENCY",
-        default_value_t = 5,
-        global = true
-    )]
-    pub stt_concurrency: u32,
-    /// Requests started per minute at most (for the whole deployment).
-    #[arg(
-        long,
-        env = "WAVEKEEP_STT_RATE_PER_MINUTE",
-        default_value_t = 30,
-        global = true
-    )]
-    pub stt_rate_per_minute: u32,
-    /// Seconds one request may take.
-    #[arg(
-        long,
-        env = "WAVEKEEP_STT_TIMEOUT_SECS",
-        default_value_t = 300,
-        global = true
-    )]
-    pub stt_timeout_secs: u64,
-    /// Largest request the provider accepts, in MB (OpenAI: 25).
-    #[arg(
-        long,
-        env = "WAVEKEEP_STT_MAX_REQUEST_MB",
-        default_value_t = 25,
-        global = true
-    )]
-    pub stt_max_request_mb: u64,
-    /// Longest stretch of audio sent in one request, in seconds (long files
-    /// are cut at quiet points into chunks of at most this).
-    #[arg(
-        long,
-        env = "WAVEKEEP_STT_CHUNK_SECS",
-        default_value_t = 600,
-        global = true
-    )]
-    pub stt_chunk_secs: u64,
-    /// Minutes each user may have transcribed per month (unset: no cap).
-    #[arg(long, env = "WAVEKEEP_STT_MINUTES_PER_MONTH", global = true)]
-    pub stt_minutes_per_month: Option<u64>,
-    /// Failures in a row after which the provider is left alone for a while.
-    #[arg(
-        long,
-        env = "WAVEKEEP_STT_BREAKER_FAILURES",
-        default_value_t = 5,
-        global = true
-    )]
-    pub stt_breaker_failures: u32,
-    /// Seconds the breaker stays open before one probe request.
-    #[arg(
-        long,
-        env = "WAVEKEEP_STT_BREAKER_COOLOFF_SECS",
-        default_value_t = 30,
-        global = true
-    )]
-    pub stt_breaker_cooloff_secs: u64,
+    /// The speech-to-text provider (`WAVEKEEP_STT_*`).
+    #[command(flatten)]
+    pub stt: stt::SttConfig,
     /// Log filter, in tracing's EnvFilter syntax.
     #[arg(
         long,
@@ -551,32 +458,7 @@ impl Config {
                 memory_growth_mb_per_hour: self.alert_memory_growth_mb_per_hour,
                 disk_free_bytes: self.alert_disk_free_mb * 1024 * 1024,
             },
-            stt: self.stt_settings(),
+            stt: self.stt.settings(),
         }
-    }
-
-    fn stt_settings(&self) -> Option<app::settings::SttSettings> {
-        let url = self
-            .stt_url
-            .as_deref()
-            .map(str::trim)
-            .filter(|u| !u.is_empty())?;
-        Some(app::settings::SttSettings {
-            url: url.to_string(),
-            path: self.stt_path.clone(),
-            api_key: self.stt_api_key.clone(),
-            model: self.stt_model.clone(),
-            language: Some(self.stt_language.trim().to_lowercase())
-                .filter(|l| !l.is_empty() && l != "auto"),
-            concurrency: self.stt_concurrency.max(1),
-            rate_per_minute: self.stt_rate_per_minute.max(1),
-            rate_window: Duration::from_secs(60),
-            timeout: Duration::from_secs(self.stt_timeout_secs.max(1)),
-            max_request_bytes: self.stt_max_request_mb.max(1) * 1_000_000,
-            chunk: Duration::from_secs(self.stt_chunk_secs.max(5)),
-            minutes_per_month: self.stt_minutes_per_month,
-            breaker_failures: self.stt_breaker_failures.max(1),
-            breaker_cooloff: Duration::from_secs(self.stt_breaker_cooloff_secs.max(1)),
-        })
     }
 }

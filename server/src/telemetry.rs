@@ -159,7 +159,7 @@ async fn stt_gauges(db: &app::db::Db) {
         }
         Err(e) => tracing::debug!(error = %e, "the provider's gate not read"),
     }
-    if let Ok(seconds) = app::transcripts::db::seconds_this_month_all(db).await {
+    if let Ok(seconds) = app::transcripts::usage::seconds_this_month_all(db).await {
         gauge!(t::STT_SECONDS_MONTH).set(seconds as f64);
     }
 }

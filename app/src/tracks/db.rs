@@ -5,11 +5,15 @@
 use sqlx::Row;
 
 use super::{
-    search_words, AssetInfo, ListQuery, Sort, StemInfo, TrackDetail, TrackPage, TrackSummary,
-    VersionInfo, Visibility,
+    search_words, AssetInfo, ListQuery, Sort, TrackDetail, TrackPage, TrackSummary, VersionInfo,
+    Visibility,
 };
 use crate::db::{Backend, Db};
 use crate::errors::AppError;
+
+mod stems;
+
+pub use stems::{stems_of, stems_of_track};
 
 /// Where a page starts: the sort key and id of the last row shown.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,7 +233,7 @@ pub async fn list(db: &Db, owner: Option<i64>, q: &ListQuery) -> Result<TrackPag
     let words = search_words(&q.q);
     if !words.is_empty() && !items.is_empty() {
         let ids: Vec<i64> = items.iter().map(|t| t.id).collect();
-        let mut hits = crate::transcripts::db::hits(db, &ids, &words).await?;
+        let mut hits = crate::transcripts::search::hits(db, &ids, &words).await?;
         for t in &mut items {
             t.hit = hits.remove(&t.id);
         }
@@ -325,44 +329,6 @@ pub async fn get_detail(db: &Db, id: i64) -> Result<Option<TrackDetail>, AppErro
         playback: None,
         transcript,
     }))
-}
-
-/// The stems of one version, at most `limit`.
-pub async fn stems_of(db: &Db, version_id: i64, limit: i64) -> Result<Vec<StemInfo>, AppError> {
-    stems_where(db, "s.version_id = $1", version_id, limit).await
-}
-
-/// The stems of every version of a track (the machine API shows them all).
-pub async fn stems_of_track(db: &Db, track_id: i64) -> Result<Vec<StemInfo>, AppError> {
-    stems_where(db, "v.track_id = $1", track_id, 100_000).await
-}
-
-async fn stems_where(
-    db: &Db,
-    cond: &'static str,
-    id: i64,
-    limit: i64,
-) -> Result<Vec<StemInfo>, AppError> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT s.id, s.version_id, s.role, {ASSET_COLUMNS} FROM stems s \
-         JOIN track_versions v ON v.id = s.version_id JOIN assets a ON a.id = s.asset_id \
-         WHERE {cond} ORDER BY s.version_id, s.role, s.id LIMIT $2"
-    )))
-    .bind(id)
-    .bind(limit)
-    .fetch_all(db.pool())
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| StemInfo {
-            id: r.get("id"),
-            version_id: r.get("version_id"),
-            role: r.get("role"),
-            asset: asset_of(r),
-            stream_url: None,
-            download_url: None,
-        })
-        .collect())
 }
 
 /// Owner and track of a version, for permission checks.

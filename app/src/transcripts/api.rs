@@ -36,10 +36,10 @@ pub async fn get_transcription_account() -> Result<TranscriptionAccount, AppErro
     use crate::auth::guard;
     let state = guard::app_state()?;
     let viewer = guard::require_user().await?;
-    let seconds = super::db::seconds_this_month(&state.db, viewer.id).await?;
+    let seconds = super::usage::seconds_this_month(&state.db, viewer.id).await?;
     Ok(TranscriptionAccount {
         enabled: state.settings.stt.is_some(),
-        transcribe_uploads: super::db::transcribe_uploads(&state.db, viewer.id).await?,
+        transcribe_uploads: super::usage::transcribe_uploads(&state.db, viewer.id).await?,
         minutes_this_month: seconds as f64 / 60.0,
         minutes_per_month: state
             .settings
@@ -54,7 +54,7 @@ pub async fn set_transcribe_uploads(on: bool) -> Result<(), AppError> {
     use crate::auth::guard;
     let state = guard::app_state()?;
     let viewer = guard::require_user().await?;
-    super::db::set_transcribe_uploads(&state.db, viewer.id, on).await
+    super::usage::set_transcribe_uploads(&state.db, viewer.id, on).await
 }
 
 #[server(endpoint = "transcripts/all")]

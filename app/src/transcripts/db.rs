@@ -1,13 +1,13 @@
 //! The transcript tables: a transcript's progress (its chunk plan and the
 //! answer of each chunk, stored as soon as it returns), the finished
-//! segments and words, the owner's corrections, the minutes transcribed per
-//! user and month, and the search hits shown with the track lists.
+//! segments and words, and the owner's corrections (minutes per month are
+//! in `usage`, search hits in `search`).
 
 use std::collections::HashMap;
 
 use sqlx::Row;
 
-use super::{Segment, Transcript, TranscriptHit, TranscriptProgress};
+use super::{Segment, Transcript, TranscriptProgress};
 use crate::db::{now_ms, Backend, Db};
 use crate::errors::AppError;
 
@@ -338,15 +338,7 @@ pub async fn finish(
     .execute(&mut *tx)
     .await?;
     if let Some(user) = user_id {
-        sqlx::query(
-            "INSERT INTO transcription_usage (user_id, month, seconds) VALUES ($1, $2, $3) \
-             ON CONFLICT (user_id, month) DO UPDATE SET seconds = transcription_usage.seconds + $3",
-        )
-        .bind(user)
-        .bind(month_of(now))
-        .bind(billed_seconds.max(0))
-        .execute(&mut *tx)
-        .await?;
+        super::usage::add(&mut tx, user, now, billed_seconds).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -485,63 +477,6 @@ pub async fn edit_segment(db: &Db, asset_id: i64, idx: i64, text: &str) -> Resul
     Ok(())
 }
 
-/// `2026-12` for a time (unix ms, UTC).
-pub fn month_of(ms: i64) -> String {
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-    let days = ms.div_euclid(86_400_000);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}")
-}
-
-/// Seconds `user_id` had transcribed this month.
-pub async fn seconds_this_month(db: &Db, user_id: i64) -> Result<i64, AppError> {
-    Ok(sqlx::query_scalar(
-        "SELECT seconds FROM transcription_usage WHERE user_id = $1 AND month = $2",
-    )
-    .bind(user_id)
-    .bind(month_of(now_ms()))
-    .fetch_optional(db.pool())
-    .await?
-    .unwrap_or(0))
-}
-
-/// Seconds transcribed this month by everyone.
-pub async fn seconds_this_month_all(db: &Db) -> Result<i64, AppError> {
-    let v: Option<i64> = sqlx::query_scalar(
-        "SELECT CAST(SUM(seconds) AS BIGINT) FROM transcription_usage WHERE month = $1",
-    )
-    .bind(month_of(now_ms()))
-    .fetch_one(db.pool())
-    .await?;
-    Ok(v.unwrap_or(0))
-}
-
-/// Whether `user_id` has their uploads transcribed.
-pub async fn transcribe_uploads(db: &Db, user_id: i64) -> Result<bool, AppError> {
-    let v: Option<i64> = sqlx::query_scalar("SELECT transcribe_uploads FROM users WHERE id = $1")
-        .bind(user_id)
-        .fetch_optional(db.pool())
-        .await?;
-    Ok(v.unwrap_or(0) != 0)
-}
-
-pub async fn set_transcribe_uploads(db: &Db, user_id: i64, on: bool) -> Result<(), AppError> {
-    sqlx::query("UPDATE users SET transcribe_uploads = $1 WHERE id = $2")
-        .bind(i64::from(on))
-        .bind(user_id)
-        .execute(db.pool())
-        .await?;
-    Ok(())
-}
-
 /// Primary files of tracks with no transcript (nor one under way), oldest
 /// first: what "transcribe every track" queues.
 pub async fn assets_without_transcript(db: &Db, limit: i64) -> Result<Vec<i64>, AppError> {
@@ -555,123 +490,4 @@ pub async fn assets_without_transcript(db: &Db, limit: i64) -> Result<Vec<i64>, 
     .bind(limit)
     .fetch_all(db.pool())
     .await?)
-}
-
-/// For each track of `track_ids` whose primary file's transcript matches
-/// every word of `words` (as prefixes), the first matching moment and the
-/// words around it.
-pub async fn hits(
-    db: &Db,
-    track_ids: &[i64],
-    words: &[String],
-) -> Result<HashMap<i64, TranscriptHit>, AppError> {
-    if track_ids.is_empty() || words.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let ids: Vec<String> = track_ids.iter().map(i64::to_string).collect();
-    let ids = ids.join(",");
-    let (sql, term) = match db.backend() {
-        Backend::Sqlite => (
-            format!(
-                "SELECT t.id AS track_id, s.start_ms, \
-                 snippet(transcript_fts, 0, char(57344), char(57345), '…', 12) AS snippet \
-                 FROM transcript_fts JOIN transcript_segments s ON s.id = transcript_fts.rowid \
-                 JOIN track_versions v ON v.asset_id = s.asset_id JOIN tracks t ON t.primary_version_id = v.id \
-                 WHERE transcript_fts MATCH $1 AND t.id IN ({ids}) ORDER BY t.id, s.start_ms"
-            ),
-            words.iter().map(|w| format!("\"{w}\"*")).collect::<Vec<_>>().join(" "),
-        ),
-        Backend::Postgres => (
-            format!(
-                "SELECT t.id AS track_id, s.start_ms, \
-                 ts_headline('simple', s.text, to_tsquery('simple', $1), \
-                 'StartSel=' || chr(57344) || ', StopSel=' || chr(57345) || ', MaxWords=14, MinWords=6') AS snippet \
-                 FROM transcript_segments s JOIN track_versions v ON v.asset_id = s.asset_id \
-                 JOIN tracks t ON t.primary_version_id = v.id \
-                 WHERE s.search @@ to_tsquery('simple', $1) AND t.id IN ({ids}) ORDER BY t.id, s.start_ms"
-            ),
-            words.iter().map(|w| format!("{w}:*")).collect::<Vec<_>>().join(" & "),
-        ),
-    };
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(term)
-        .fetch_all(db.pool())
-        .await?;
-    let mut out = HashMap::new();
-    for r in rows {
-        let id: i64 = r.get("track_id");
-        out.entry(id)
-            .or_insert_with(|| marked(r.get("start_ms"), &r.get::<String, _>("snippet")));
-    }
-    Ok(out)
-}
-
-/// Start and end of a match in the database's snippet (private-use
-/// characters, which no transcript holds).
-const MARK_START: char = '\u{e000}';
-const MARK_END: char = '\u{e001}';
-
-/// A hit from a marked snippet: the plain text, the words matched and
-/// where they are in it.
-fn marked(start_ms: i64, snippet: &str) -> TranscriptHit {
-    let mut plain = String::with_capacity(snippet.len());
-    let mut matched: Vec<String> = Vec::new();
-    let mut marks: Vec<[u32; 2]> = Vec::new();
-    let mut at = 0u32;
-    let mut open: Option<(u32, usize)> = None;
-    for c in snippet.chars() {
-        match c {
-            MARK_START => open = Some((at, plain.len())),
-            MARK_END => {
-                if let Some((from, byte)) = open.take() {
-                    if at > from {
-                        marks.push([from, at]);
-                        let w = plain[byte..].trim().to_lowercase();
-                        if !w.is_empty() && !matched.contains(&w) {
-                            matched.push(w);
-                        }
-                    }
-                }
-            }
-            c => {
-                plain.push(c);
-                at += 1;
-            }
-        }
-    }
-    TranscriptHit {
-        start_ms,
-        snippet: plain,
-        matched,
-        marks,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{marked, month_of};
-
-    #[test]
-    fn snippets_lose_their_marks() {
-        let h = marked(
-            1500,
-            "… and then \u{e000}Kilo\u{e001} said \u{e000}kilo\u{e001} [Music]",
-        );
-        assert_eq!(h.snippet, "… and then Kilo said kilo [Music]");
-        assert_eq!(h.matched, ["kilo"]);
-        // Character ranges (the ellipsis is one).
-        assert_eq!(h.marks, [[11, 15], [21, 25]]);
-        assert_eq!(h.start_ms, 1500);
-        assert!(marked(0, "no marks").matched.is_empty());
-    }
-
-    #[test]
-    fn months() {
-        assert_eq!(month_of(0), "1970-01");
-        // 2026-12-04T20:51:41Z
-        assert_eq!(month_of(1_796_417_501_000), "2026-12");
-        // 2024-02-29T23:59:59Z and a second later.
-        assert_eq!(month_of(1_709_251_199_000), "2024-02");
-        assert_eq!(month_of(1_709_251_200_000), "2024-03");
-    }
 }

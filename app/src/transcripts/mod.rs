@@ -10,7 +10,11 @@ pub mod db;
 #[cfg(feature = "ssr")]
 pub mod gate;
 #[cfg(feature = "ssr")]
+pub mod search;
+#[cfg(feature = "ssr")]
 pub mod service;
+#[cfg(feature = "ssr")]
+pub mod usage;
 
 use serde::{Deserialize, Serialize};
 

@@ -48,7 +48,7 @@ pub async fn check_allowance(state: &AppState, user_id: i64) -> Result<(), AppEr
     else {
         return Ok(());
     };
-    let used = super::db::seconds_this_month(&state.db, user_id).await?;
+    let used = super::usage::seconds_this_month(&state.db, user_id).await?;
     if used >= (cap as i64).saturating_mul(60) {
         return Err(AppError::Conflict(format!(
             "this month's transcription allowance ({cap} min) is used up; more is available from the 1st"
@@ -228,7 +228,7 @@ pub async fn stats(state: &AppState) -> Result<Option<super::TranscriptionStats>
             })
             .collect();
     errors.retain(|(_, n)| *n > 0);
-    let seconds = super::db::seconds_this_month_all(&state.db).await?;
+    let seconds = super::usage::seconds_this_month_all(&state.db).await?;
     Ok(Some(super::TranscriptionStats {
         queued,
         running,

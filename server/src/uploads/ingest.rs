@@ -171,7 +171,7 @@ async fn wants_transcript(state: &ServerState, incoming: &Incoming) -> Result<bo
     }
     match incoming.transcribe {
         Some(on) => Ok(on),
-        None => app::transcripts::db::transcribe_uploads(&state.db, incoming.owner_id).await,
+        None => app::transcripts::usage::transcribe_uploads(&state.db, incoming.owner_id).await,
     }
 }
 

@@ -2,7 +2,7 @@
 //! (loopback, port 0). Database tests run on SQLite and, when
 //! `WAVEKEEP_TEST_PG_URL` is set, on PostgreSQL (`postgres::` test names).
 
-#[path = "../support/fake_stt.rs"]
+#[path = "../support/fake_stt/mod.rs"]
 mod fake_stt;
 #[path = "../support/ffmpeg.rs"]
 mod ffmpeg;

@@ -98,7 +98,7 @@ async fn a_long_file_is_cut_at_pauses_and_merged_at_its_offsets(b: Backend) {
         assert_eq!(w[0].1, w[1].0, "contiguous: {plan:?}");
     }
     // Minutes are counted from the audio sent.
-    let used = app::transcripts::db::seconds_this_month(
+    let used = app::transcripts::usage::seconds_this_month(
         &app.state.db,
         crate::helpers::user_id(&app, "ana@example.com").await,
     )

@@ -1,11 +1,12 @@
 //! Transcription, against a fake provider that speaks OpenAI's protocol on
-//! loopback (`tests/support/fake_stt.rs`) and hears the tones in the audio
+//! loopback (`tests/support/fake_stt/`) and hears the tones in the audio
 //! it is sent as words: the request wavekeep makes and how it reads every
 //! kind of answer (`provider`), the provider's limits for the whole
 //! deployment (`limits`), long files in chunks and a crash mid-way
-//! (`chunks`), what people do with transcripts (`reading`), and what
-//! /admin and `/metrics` show (`dashboard`).
+//! (`chunks`), asking for transcripts (`asking`), what people do with
+//! them (`reading`), and what /admin and `/metrics` show (`dashboard`).
 
+mod asking;
 mod chunks;
 mod dashboard;
 mod limits;
