@@ -6,6 +6,10 @@
 //! PostgreSQL: `WAVEKEEP_BENCH_PG_URL` (default postgres://postgres@127.0.0.1:5432/test);
 //! a scratch database is created and dropped.
 
+#[path = "support.rs"]
+#[allow(dead_code, reason = "the HTTP helpers are for other benches")]
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,7 +18,6 @@ use app::db::Backend;
 use app::jobs::db::NewJob;
 use app::settings::Settings;
 use server::worker::{Job, JobContext, JobFuture, Worker, WorkerSettings};
-use sqlx::Connection;
 use tokio::sync::{mpsc, watch};
 
 const JOBS: usize = 20_000;
@@ -146,27 +149,11 @@ fn main() {
         );
         bench("sqlite", &sqlite).await;
 
-        let admin = std::env::var("WAVEKEEP_BENCH_PG_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let Ok(mut conn) = sqlx::postgres::PgConnection::connect(&admin).await else {
-            println!("  postgres: not reachable at {admin}; skipped");
+        let Some(pg) = support::ScratchPg::create("wk_bench").await else {
             return;
         };
-        let name = format!("wk_bench_{}", std::process::id());
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .expect("create db");
-        let url = match admin.rfind('/') {
-            Some(i) => format!("{}/{name}", &admin[..i]),
-            None => admin.clone(),
-        };
-        assert_eq!(Backend::from_url(&url), Some(Backend::Postgres));
-        bench("postgres", &url).await;
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&mut conn)
-        .await;
+        assert_eq!(Backend::from_url(&pg.url), Some(Backend::Postgres));
+        bench("postgres", &pg.url).await;
+        pg.drop().await;
     });
 }

@@ -83,3 +83,45 @@ pub fn serve(data_dir: &Path, env: &[(&str, String)]) -> (Child, String) {
     }
     (child, format!("http://127.0.0.1:{port}"))
 }
+
+/// A scratch PostgreSQL database for one benchmark run, dropped by `drop`:
+/// created on the server of `WAVEKEEP_BENCH_PG_URL` (default: the local
+/// test server), `None` when that server does not answer.
+#[allow(dead_code, reason = "not every benchmark runs on PostgreSQL")]
+pub struct ScratchPg {
+    admin: sqlx::postgres::PgConnection,
+    name: String,
+    pub url: String,
+}
+
+#[allow(dead_code, reason = "not every benchmark runs on PostgreSQL")]
+impl ScratchPg {
+    pub async fn create(prefix: &str) -> Option<ScratchPg> {
+        use sqlx::Connection;
+        let admin_url = std::env::var("WAVEKEEP_BENCH_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let Ok(mut admin) = sqlx::postgres::PgConnection::connect(&admin_url).await else {
+            println!("  postgres: not reachable at {admin_url}; skipped");
+            return None;
+        };
+        let name = format!("{prefix}_{}", std::process::id());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .expect("create db");
+        let url = match admin_url.rfind('/') {
+            Some(i) => format!("{}/{name}", &admin_url[..i]),
+            None => admin_url.clone(),
+        };
+        Some(ScratchPg { admin, name, url })
+    }
+
+    pub async fn drop(mut self) {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&mut self.admin)
+        .await;
+    }
+}

@@ -59,6 +59,20 @@ pub enum AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+/// What a request that needs the database hears while it does not answer.
+pub const DATABASE_DOWN: &str = "the database is not answering; try again in a few seconds";
+/// `Retry-After` (seconds) with `DATABASE_DOWN`.
+pub const DATABASE_RETRY_SECS: u64 = 2;
+/// What a write that found the disk full hears (507).
+pub const DISK_FULL: &str =
+    "the server's disk is full: nothing was kept; try again once space is freed";
+
+/// Whether `e` says the disk (or the disk quota) is full: `ENOSPC`, `EDQUOT`.
+#[cfg(feature = "ssr")]
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull || matches!(e.raw_os_error(), Some(28 | 122))
+}
+
 impl AppError {
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> http::StatusCode {
@@ -86,8 +100,20 @@ impl AppError {
         match self {
             AppError::TooManyRequests { retry_after_secs }
             | AppError::Overloaded { retry_after_secs } => Some(*retry_after_secs),
+            AppError::Unavailable(m) if m == DATABASE_DOWN => Some(DATABASE_RETRY_SECS),
             _ => None,
         }
+    }
+
+    /// 503: the database does not answer (the breaker is open, or this
+    /// request met a connection error); `Retry-After` says when to come back.
+    pub fn database_down() -> Self {
+        AppError::Unavailable(DATABASE_DOWN.into())
+    }
+
+    /// Whether this is `database_down`.
+    pub fn is_database_down(&self) -> bool {
+        matches!(self, AppError::Unavailable(m) if m == DATABASE_DOWN)
     }
 
     pub fn bad_request(msg: impl Into<String>) -> Self {
@@ -150,6 +176,23 @@ impl AppError {
         }
     }
 
+    /// 507: the disk wavekeep writes to is full; nothing was kept.
+    #[cfg(feature = "ssr")]
+    pub fn disk_full() -> Self {
+        Self::http(507, DISK_FULL)
+    }
+
+    /// A failed write or read: 507 when the disk is full, else internal.
+    #[cfg(feature = "ssr")]
+    pub fn io(context: &str, cause: std::io::Error) -> Self {
+        if is_disk_full(&cause) {
+            tracing::error!(error = %cause, "{context}: the disk is full");
+            Self::disk_full()
+        } else {
+            Self::internal(context, cause)
+        }
+    }
+
     /// Logs an internal cause once and hides it from the caller.
     #[cfg(feature = "ssr")]
     pub fn internal(context: &str, cause: impl std::fmt::Display) -> Self {
@@ -197,6 +240,11 @@ impl FromServerFnError for AppError {
     }
 }
 
+/// Marks a response that met an unreachable database.
+#[cfg(feature = "ssr")]
+#[derive(Debug, Clone, Copy)]
+pub struct DatabaseDown;
+
 #[cfg(feature = "ssr")]
 impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> Self {
@@ -205,6 +253,19 @@ impl From<sqlx::Error> for AppError {
             sqlx::Error::PoolTimedOut => {
                 tracing::warn!("database pool timed out");
                 AppError::Unavailable("the database is busy; try again shortly".into())
+            }
+            // SQLite's FULL (13), PostgreSQL's disk_full (53100).
+            sqlx::Error::Database(d)
+                if d.code().is_some_and(|c| {
+                    c == "53100" || (c.len() < 5 && c.parse::<u32>().is_ok_and(|n| n & 0xff == 13))
+                }) =>
+            {
+                tracing::error!(error = %d, "the database's disk is full");
+                AppError::disk_full()
+            }
+            e if crate::db::breaker::is_unreachable(&e) => {
+                tracing::warn!(error = %e, "the database is unreachable");
+                AppError::database_down()
             }
             other => AppError::internal("database error", other),
         }
@@ -224,6 +285,10 @@ impl axum::response::IntoResponse for AppError {
             if let Ok(v) = http::HeaderValue::from_str(&secs.to_string()) {
                 res.headers_mut().insert(http::header::RETRY_AFTER, v);
             }
+        }
+        if self.is_database_down() {
+            // The router's guard opens the breaker when it sees this.
+            res.extensions_mut().insert(DatabaseDown);
         }
         res
     }

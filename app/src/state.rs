@@ -35,6 +35,10 @@ pub struct Shared {
     pub secrets: Secrets,
     /// Stored files, as the app reads them (the server's storage).
     pub files: Arc<dyn FileStore>,
+    /// Set once the server begins to stop: responses that never end by
+    /// themselves (event streams) end then, so the drain is not spent
+    /// waiting for them.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -57,7 +61,21 @@ impl AppState {
             leptos_options,
             db,
             settings: Arc::new(settings),
+            stopping: tokio::sync::watch::Sender::new(false),
         }))
+    }
+
+    /// The server is stopping: open event streams end.
+    pub fn begin_stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Resolves once the server begins to stop.
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.stopping.subscribe();
+        async move {
+            let _ = rx.wait_for(|stopping| *stopping).await;
+        }
     }
 }
 

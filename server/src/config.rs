@@ -111,6 +111,25 @@ pub struct Config {
         global = true
     )]
     pub db_acquire_timeout_secs: u64,
+    /// SQLite's durability: `full` (every acknowledged change survives a
+    /// power cut) or `normal` (faster commits; a power cut can undo the
+    /// last moments' changes, never corrupting the file).
+    #[arg(
+        long,
+        env = "WAVEKEEP_SQLITE_SYNCHRONOUS",
+        default_value = "full",
+        value_parser = ["full", "normal"],
+        global = true
+    )]
+    pub sqlite_synchronous: String,
+    /// Start even on a PostgreSQL that runs with `fsync = off`.
+    #[arg(
+        long,
+        env = "WAVEKEEP_ALLOW_UNSAFE_POSTGRES",
+        default_value_t = false,
+        global = true
+    )]
+    pub allow_unsafe_postgres: bool,
     /// Public base URL; https:// makes session cookies Secure.
     #[arg(
         long,
@@ -414,6 +433,8 @@ impl Config {
                 min_connections: self.db_min_connections,
                 idle_timeout: Duration::from_secs(self.db_idle_timeout_secs),
                 acquire_timeout: Duration::from_secs(self.db_acquire_timeout_secs.max(1)),
+                sqlite_full_sync: self.sqlite_synchronous != "normal",
+                allow_unsafe_postgres: self.allow_unsafe_postgres,
             },
             public_url: self.public_url.clone(),
             trust_proxy: self.trust_proxy,

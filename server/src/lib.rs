@@ -225,6 +225,11 @@ pub fn router(state: ServerState) -> Router {
         .layer(TraceLayer::new_for_http());
     let app = http::security::with_hsts(app, &state);
     let app = app
+        // A database that stops answering answers 503 at once.
+        .layer(axum::middleware::from_fn_with_state(
+            state.app.clone(),
+            http::db_guard::guard,
+        ))
         // Every body that may carry bytes is read through the slow-sender
         // and greedy-reader guard.
         .layer(http::body_guard::GuardBodies(body_limits));
@@ -278,12 +283,23 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let jobs = worker::all_jobs(&state.settings);
+    serve_with_jobs(state, listener, shutdown, jobs).await
+}
+
+/// `serve` with the given job kinds (the crash soak adds one of its own).
+pub async fn serve_with_jobs(
+    state: ServerState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    kinds: Vec<std::sync::Arc<dyn worker::Job>>,
+) -> std::io::Result<()> {
     let (stop_worker, stop_rx) = tokio::sync::watch::channel(false);
     let jobs = worker::Worker::new(
         state.clone(),
         worker::WorkerSettings::for_lease(state.settings.job_lease),
         state.queue.wake(),
-        worker::all_jobs(&state.settings),
+        kinds,
     );
     let worker_task = tokio::spawn(jobs.run(stop_rx));
     let pg_listen = tokio::spawn(worker::listen_for_enqueues(
@@ -292,16 +308,23 @@ pub async fn serve(
         state.caches.clone(),
     ));
     let scheduler = tokio::spawn(worker::schedule(state.queue.clone()));
+    let probe = tokio::spawn(app::db::breaker::watch(state.db.clone()));
     let collector = tokio::spawn(telemetry::collect(state.app.clone()));
     let options = listen::ListenOptions {
         header_timeout: state.settings.header_timeout,
         drain_timeout: state.settings.drain_timeout,
+    };
+    let app_state = state.app.clone();
+    let shutdown = async move {
+        shutdown.await;
+        app_state.begin_stop();
     };
     let app = router(state);
     tracing::info!(addr = %listener.local_addr()?, "wavekeep listening");
     listen::run(listener, app, options, shutdown).await?;
     scheduler.abort();
     collector.abort();
+    probe.abort();
     pg_listen.abort();
     let _ = stop_worker.send(true);
     let _ = worker_task.await;

@@ -14,6 +14,8 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 /// their first words and duration) and counted on the dashboard.
 pub const SLOW_STATEMENT: Duration = Duration::from_millis(100);
 
+pub mod breaker;
+
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
 
@@ -56,6 +58,12 @@ pub struct PoolSettings {
     pub min_connections: u32,
     pub idle_timeout: Duration,
     pub acquire_timeout: Duration,
+    /// SQLite's `synchronous`: `FULL` (a commit survives a power cut) or
+    /// `NORMAL` (a power cut may undo the last commits; see the README).
+    pub sqlite_full_sync: bool,
+    /// Start on a PostgreSQL that runs with `fsync = off` (a crash of its
+    /// machine can corrupt it): refused unless this is set.
+    pub allow_unsafe_postgres: bool,
 }
 
 impl Default for PoolSettings {
@@ -65,8 +73,28 @@ impl Default for PoolSettings {
             min_connections: 5,
             idle_timeout: Duration::from_secs(10),
             acquire_timeout: Duration::from_secs(3),
+            sqlite_full_sync: true,
+            allow_unsafe_postgres: false,
         }
     }
+}
+
+/// Whether a PostgreSQL reporting `fsync` (its `SHOW fsync`) may be used:
+/// with `fsync = off`, a power cut or OS crash can corrupt the whole
+/// database, which no promise of wavekeep's survives.
+pub fn postgres_durability(fsync: &str, allow_unsafe: bool) -> Result<(), String> {
+    if fsync.trim().eq_ignore_ascii_case("off") {
+        let why = "PostgreSQL runs with fsync = off: a power cut or OS crash can corrupt the \
+                   database and lose acknowledged uploads";
+        if allow_unsafe {
+            tracing::error!("{why}; starting anyway (WAVEKEEP_ALLOW_UNSAFE_POSTGRES)");
+        } else {
+            return Err(format!(
+                "{why}. Turn fsync on, or set WAVEKEEP_ALLOW_UNSAFE_POSTGRES=1 for a throwaway database"
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +105,23 @@ pub enum DbError {
     Sqlx(#[from] sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Unsafe(String),
+}
+
+#[cfg(test)]
+mod durability_tests {
+    #[test]
+    fn postgres_without_fsync_is_refused_unless_allowed() {
+        assert!(super::postgres_durability("on", false).is_ok());
+        let refused = super::postgres_durability("off", false).expect_err("refused");
+        assert!(refused.contains("fsync = off"), "{refused}");
+        assert!(
+            refused.contains("WAVEKEEP_ALLOW_UNSAFE_POSTGRES"),
+            "{refused}"
+        );
+        assert!(super::postgres_durability("off", true).is_ok());
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -92,6 +137,8 @@ pub struct Db {
     url: std::sync::Arc<secrecy::SecretString>,
     /// SQLite's one write lock, taken in turn in this process (see `write_turn`).
     writes: Option<std::sync::Arc<tokio::sync::Semaphore>>,
+    /// Whether the database answers (see `breaker`).
+    breaker: std::sync::Arc<breaker::Breaker>,
 }
 
 /// A place in the in-process queue of writers (SQLite); dropping it ends the turn.
@@ -104,6 +151,7 @@ impl Db {
         let options: AnyConnectOptions = url
             .parse::<AnyConnectOptions>()?
             .log_slow_statements(log::LevelFilter::Warn, SLOW_STATEMENT);
+        let full_sync = settings.sqlite_full_sync;
         let pool = AnyPoolOptions::new()
             .max_connections(settings.max_connections)
             .min_connections(settings.min_connections.min(settings.max_connections))
@@ -114,10 +162,13 @@ impl Db {
                     if backend == Backend::Sqlite {
                         // WAL lets readers run beside the one writer; foreign keys are
                         // off by default in SQLite; busy_timeout waits for the write lock.
-                        conn.execute(
+                        conn.execute(if full_sync {
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;"
+                        } else {
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-                        )
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;"
+                        })
                         .await?;
                     }
                     Ok(())
@@ -125,6 +176,10 @@ impl Db {
             })
             .connect_with(options.clone())
             .await?;
+        if backend == Backend::Postgres {
+            let fsync: String = sqlx::query_scalar("SHOW fsync").fetch_one(&pool).await?;
+            postgres_durability(&fsync, settings.allow_unsafe_postgres).map_err(DbError::Unsafe)?;
+        }
         let jobs_pool = match backend {
             Backend::Sqlite => pool.clone(),
             Backend::Postgres => {
@@ -150,6 +205,7 @@ impl Db {
             url: std::sync::Arc::new(url.to_string().into()),
             writes: (backend == Backend::Sqlite)
                 .then(|| std::sync::Arc::new(tokio::sync::Semaphore::new(1))),
+            breaker: Default::default(),
         })
     }
 
@@ -208,6 +264,11 @@ impl Db {
         &self.url
     }
 
+    /// Whether the database answers, as this process sees it.
+    pub fn breaker(&self) -> &breaker::Breaker {
+        &self.breaker
+    }
+
     pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
@@ -243,13 +304,21 @@ impl Db {
             .unwrap_or(0)
     }
 
-    /// True when the database answers and every migration of this binary is applied.
+    /// True when the database answers (within 2 s) and every migration of
+    /// this binary is applied.
     pub async fn is_ready(&self) -> bool {
-        let applied: Result<Option<i64>, sqlx::Error> =
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE")
-                .fetch_one(&self.pool)
-                .await;
-        matches!(applied, Ok(Some(v)) if v >= self.latest_migration())
+        if self.breaker.is_open() {
+            return false;
+        }
+        let applied = tokio::time::timeout(
+            Duration::from_secs(2),
+            sqlx::query_scalar::<_, Option<i64>>(
+                "SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE",
+            )
+            .fetch_one(&self.pool),
+        )
+        .await;
+        matches!(applied, Ok(Ok(Some(v))) if v >= self.latest_migration())
     }
 
     pub async fn close(&self) {

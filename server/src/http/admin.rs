@@ -45,6 +45,7 @@ pub async fn events(
     State(state): State<AppState>,
     AdminUser(_): AdminUser,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let stopped = state.stopped();
     let stream = futures::stream::unfold(
         (state, tokio::time::interval(EVENT_EVERY)),
         |(state, mut every)| async move {
@@ -59,6 +60,8 @@ pub async fn events(
             Some((Ok(event), (state, every)))
         },
     );
+    // A stopping server ends the stream (the dashboard reconnects).
+    let stream = futures::StreamExt::take_until(stream, stopped);
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 

@@ -12,12 +12,23 @@ pub async fn healthz() -> impl IntoResponse {
 }
 
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let breaker = state.db.breaker().status();
+    if breaker.open {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "not ready: the database has not answered for {:.1} s ({})\n",
+                breaker.for_ms as f64 / 1000.0,
+                breaker.reason
+            ),
+        );
+    }
     if state.db.is_ready().await {
-        (StatusCode::OK, "ready\n")
+        (StatusCode::OK, "ready\n".to_string())
     } else {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: database unreachable or not migrated\n",
+            "not ready: database unreachable or not migrated\n".to_string(),
         )
     }
 }

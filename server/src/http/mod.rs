@@ -4,6 +4,7 @@ pub mod admin;
 pub mod api_v1;
 pub mod body_guard;
 pub mod csrf;
+pub mod db_guard;
 pub mod etag;
 pub mod health;
 pub mod json;

@@ -245,6 +245,8 @@ pub async fn events(
 ) -> Result<Response, AppError> {
     use axum::response::sse::{Event, KeepAlive, Sse};
     let first = visible_track(&state, viewer.as_ref(), id).await?;
+    // A stopping server ends the stream (the page reconnects elsewhere).
+    let stopped = state.stopped();
     let start = (Some(first), None::<TrackProgress>, false);
     let stream = futures::stream::unfold(start, move |(next, last, finished)| {
         let state = state.clone();
@@ -289,6 +291,7 @@ pub async fn events(
             }
         }
     });
+    let stream = futures::StreamExt::take_until(stream, stopped);
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response())

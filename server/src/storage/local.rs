@@ -61,9 +61,14 @@ impl LocalDisk {
                 // No hard links on this file system: copy beside, then rename.
                 Err(_) => {
                     let tmp = dest.with_extension("incoming");
-                    std::fs::copy(&src, &tmp)?;
-                    std::fs::File::open(&tmp)?.sync_all()?;
-                    std::fs::rename(&tmp, &dest)?;
+                    let copied = std::fs::copy(&src, &tmp)
+                        .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
+                        .and_then(|()| std::fs::rename(&tmp, &dest));
+                    if let Err(e) = copied {
+                        // A full disk leaves no partial file behind.
+                        let _ = std::fs::remove_file(&tmp);
+                        return Err(e);
+                    }
                 }
             }
             sync_dir(&dir)

@@ -19,6 +19,19 @@ const TMP_AGE: Duration = Duration::from_secs(3600);
 
 /// One pass; returns how many upload rows went.
 pub async fn sweep(state: &AppState, storage: &Storage) -> Result<u64, AppError> {
+    sweep_older_than(state, storage, ORPHAN_AGE, TMP_AGE).await
+}
+
+/// One pass that takes unknown upload files older than `orphan_age` and
+/// spool files and unreferenced objects older than `tmp_age` (a node that
+/// knows nothing else writes here may pass zero: after a crash, before it
+/// serves).
+pub async fn sweep_older_than(
+    state: &AppState,
+    storage: &Storage,
+    orphan_age: Duration,
+    tmp_age: Duration,
+) -> Result<u64, AppError> {
     let db = &state.db;
     let keep_done = state.settings.upload_expiry;
     let mut removed = 0;
@@ -33,17 +46,17 @@ pub async fn sweep(state: &AppState, storage: &Storage) -> Result<u64, AppError>
     let live = app::uploads::db::receiving_ids(db).await?;
     if let Err(e) = storage
         .spool()
-        .sweep_uploads(ORPHAN_AGE, live.into_iter().collect())
+        .sweep_uploads(orphan_age, live.into_iter().collect())
         .await
     {
         tracing::warn!(error = %e, "could not sweep upload files");
     }
-    if let Err(e) = storage.spool().sweep_tmp(TMP_AGE).await {
+    if let Err(e) = storage.spool().sweep_tmp(tmp_age).await {
         tracing::warn!(error = %e, "could not sweep temporary files");
     }
     // Files stored just before a crash, whose rows were never committed.
     let recent = storage
-        .recent_objects(TMP_AGE, Duration::from_secs(3 * 24 * 3600))
+        .recent_objects(tmp_age, Duration::from_secs(3 * 24 * 3600))
         .await
         .unwrap_or_else(|e| {
             tracing::warn!(error = %e, "could not list recent objects");

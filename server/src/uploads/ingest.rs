@@ -99,7 +99,7 @@ pub async fn ingest(
         None => {
             let (sha256, size) = hash_file(file)
                 .await
-                .map_err(|e| AppError::internal("hashing an upload", e))?;
+                .map_err(|e| AppError::io("hashing an upload", e))?;
             Received {
                 sha256,
                 size,
@@ -112,14 +112,14 @@ pub async fn ingest(
     let stored = |synced| storage.put_object(file, &known.sha256, synced);
     let key = stored(known.synced)
         .await
-        .map_err(|e| AppError::internal("storing an upload", e))?;
+        .map_err(|e| AppError::io("storing an upload", e))?;
     let transcribe = wants_transcript(state, incoming).await?;
     // 3. Lock the owner and the content; the bytes are there under the lock.
     let mut tx = Finalizing::begin(&state.db, incoming.owner_id, &known.sha256).await?;
     if !storage.exists(&key).await {
         stored(true)
             .await
-            .map_err(|e| AppError::internal("storing an upload", e))?;
+            .map_err(|e| AppError::io("storing an upload", e))?;
     }
     // 4. Claim the upload.
     if let Some(id) = upload_id {

@@ -275,7 +275,7 @@ async fn read_form(
             let filename = part
                 .file_name()
                 .map(|f| f.chars().take(ingest::MAX_FILENAME).collect::<String>());
-            let io = |e: std::io::Error| AppError::internal("writing an upload", e);
+            let io = |e: std::io::Error| AppError::io("writing an upload", e);
             let f = tokio::fs::File::create(tmp).await.map_err(io)?;
             let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, f);
             let mut size = 0u64;

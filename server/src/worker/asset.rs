@@ -39,10 +39,34 @@ pub fn retry<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> JobError + '_ {
     move |e| JobError::retry(format!("{what}: {e}"))
 }
 
+/// How long a job that found the disk full waits before it tries again
+/// (the attempt not counted: a full disk is not the file's fault).
+pub const DISK_FULL_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A failed write of a derived file: retried, or put off without spending
+/// an attempt when the disk is full ("disk full" in its reason).
+pub fn write_retry(what: &str) -> impl Fn(std::io::Error) -> JobError + '_ {
+    move |e| {
+        if app::errors::is_disk_full(&e) {
+            disk_full(what)
+        } else {
+            JobError::retry(format!("{what}: {e}"))
+        }
+    }
+}
+
+/// The job waits `DISK_FULL_WAIT` for space, its attempt not counted.
+pub fn disk_full(what: &str) -> JobError {
+    let until = app::db::now_ms() + DISK_FULL_WAIT.as_millis() as i64;
+    JobError::later(until, format!("{what}: disk full"))
+}
+
 /// The decoder's verdict: a file it cannot read, crashes on or runs out of
 /// time with fails for good; anything else may pass.
 pub fn sandbox_err(e: SandboxError) -> JobError {
-    if e.is_permanent() {
+    if matches!(&e, SandboxError::Io(m) if m == "disk full") {
+        disk_full("writing the output")
+    } else if e.is_permanent() {
         JobError::permanent(e.to_string())
     } else {
         JobError::retry(e.to_string())

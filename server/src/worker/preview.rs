@@ -8,7 +8,7 @@ use std::time::Duration;
 use app::files::Derived;
 use app::media::db::Step;
 
-use super::asset::{self, retry, sandbox_err};
+use super::asset::{self, retry, sandbox_err, write_retry};
 use super::{Job, JobContext, JobFuture};
 use crate::media::sandbox::MediaPool;
 
@@ -67,7 +67,7 @@ impl Job for Preview {
                 Ok(key) => key,
                 Err(e) => {
                     let _ = tokio::fs::remove_file(&tmp).await;
-                    return Err(retry("storing the preview")(e));
+                    return Err(write_retry("storing the preview")(e));
                 }
             };
             app::media::db::record_preview(&ctx.state.db, a.id, &key)

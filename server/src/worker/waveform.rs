@@ -8,7 +8,7 @@ use std::time::Duration;
 use app::files::Derived;
 use app::media::db::Step;
 
-use super::asset::{self, retry, sandbox_err};
+use super::asset::{self, retry, sandbox_err, write_retry};
 use super::{Job, JobContext, JobFuture};
 use crate::media::sandbox::MediaPool;
 use crate::state::ServerState;
@@ -70,7 +70,7 @@ impl Job for Waveform {
                 storage
                     .put_derived(&a.sha256, file, json.into_bytes())
                     .await
-                    .map_err(retry("writing peaks"))?;
+                    .map_err(write_retry("writing peaks"))?;
             }
             app::media::db::record_peaks(&ctx.state.db, a.id)
                 .await

@@ -157,23 +157,7 @@ impl TestApp {
 
     /// Starts the real server on an ephemeral loopback port.
     pub async fn spawn(&self) -> Spawned {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let state = self.state.clone();
-        let handle = tokio::spawn(async move {
-            server::serve(state, listener, async {
-                let _ = rx.await;
-            })
-            .await
-        });
-        Spawned {
-            base: format!("http://{addr}"),
-            stop: Some(tx),
-            handle,
-        }
+        spawn_state(self.state.clone()).await
     }
 
     pub async fn count(&self, table: &str) -> i64 {
@@ -287,6 +271,26 @@ async fn drop_pg_db(admin: &str, name: &str) {
         )))
         .execute(&mut conn)
         .await;
+    }
+}
+
+/// Starts the real server over `state` on an ephemeral loopback port.
+pub async fn spawn_state(state: ServerState) -> Spawned {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(async move {
+        server::serve(state, listener, async {
+            let _ = rx.await;
+        })
+        .await
+    });
+    Spawned {
+        base: format!("http://{addr}"),
+        stop: Some(tx),
+        handle,
     }
 }
 

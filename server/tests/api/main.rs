@@ -20,6 +20,7 @@ mod binary;
 mod browse;
 mod crash;
 mod csrf;
+mod faults;
 mod health;
 mod jobs;
 mod pages;

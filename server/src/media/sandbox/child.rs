@@ -61,10 +61,11 @@ fn failed(e: MediaError) -> Line {
         MediaError::TimedOut => FailKind::TimedOut,
         MediaError::Io(_) => FailKind::Io,
     };
-    Line::Failed {
-        kind,
-        message: e.to_string(),
-    }
+    let message = match &e {
+        MediaError::Io(io) if app::errors::is_disk_full(io) => "disk full".to_string(),
+        _ => e.to_string(),
+    };
+    Line::Failed { kind, message }
 }
 
 fn handle(req: Request, out: &mut impl Write, confined: &super::super::confine::Applied) -> Line {

@@ -82,7 +82,7 @@ pub async fn create(
     let path = part_path(&state, &id)?;
     tokio::fs::File::create(&path)
         .await
-        .map_err(|e| Tus::from(AppError::internal("creating an upload file", e)))?;
+        .map_err(|e| Tus::from(AppError::io("creating an upload file", e)))?;
     let expires_at = now_ms() + state.settings.upload_expiry.as_millis() as i64;
     let filename: Option<String> =
         ingest::field(&m, &["filename", "name"]).map(|s| s.chars().take(MAX_FILENAME).collect());
@@ -236,7 +236,7 @@ async fn join_and_finalize(
 ) -> Result<(String, Ingested), Tus> {
     let known = join(parts, joined.to_path_buf())
         .await
-        .map_err(|e| Tus::from(AppError::internal("joining parts", e)))?;
+        .map_err(|e| Tus::from(AppError::io("joining parts", e)))?;
     let id = crate::storage::random_name();
     let parts_list = ids.join(" ");
     let filename: Option<String> =

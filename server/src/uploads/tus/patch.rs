@@ -227,7 +227,7 @@ async fn receive(
     mut checksum: Option<&mut (Checksum, Vec<u8>)>,
 ) -> Result<Written, Tus> {
     let path = part_path(state, &u.id)?;
-    let io = |e: std::io::Error| Tus::from(AppError::internal("writing an upload", e));
+    let io = |e: std::io::Error| Tus::from(AppError::io("writing an upload", e));
     let mut file = tokio::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -284,10 +284,20 @@ async fn receive(
         if let Some(h) = hasher.as_mut() {
             h.update(&chunk);
         }
-        out.write_all(&chunk).await.map_err(io)?;
+        if let Err(e) = out.write_all(&chunk).await {
+            // A full disk keeps nothing past the recorded offset (and frees
+            // what this PATCH took).
+            drop(out);
+            truncate(&path, u.received as u64).await;
+            return Err(io(e));
+        }
         bytes += chunk.len() as u64;
     }
-    out.flush().await.map_err(io)?;
+    if let Err(e) = out.flush().await {
+        drop(out);
+        truncate(&path, u.received as u64).await;
+        return Err(io(e));
+    }
     let file = out.into_inner();
     file.sync_data().await.map_err(io)?;
     if interrupted.is_some() && checksum.is_some() {
