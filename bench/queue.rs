@@ -3,6 +3,7 @@
 //! (when reachable) PostgreSQL. Prints its figures.
 //!
 //! Run: `cargo bench -p server --bench queue`
+//! (`WAVEKEEP_SQLITE_SYNCHRONOUS=normal` for SQLite's faster durability setting)
 //! PostgreSQL: `WAVEKEEP_BENCH_PG_URL` (default postgres://postgres@127.0.0.1:5432/test);
 //! a scratch database is created and dropped.
 
@@ -48,11 +49,14 @@ impl Job for Noop {
 
 async fn bench(name: &str, url: &str) {
     let dir = tempfile::tempdir().expect("dir");
-    let settings = Settings {
+    let mut settings = Settings {
         data_dir: dir.path().to_path_buf(),
         queue_max_depth: 10_000_000,
         ..Settings::default()
     };
+    // `WAVEKEEP_SQLITE_SYNCHRONOUS=normal` measures the faster setting.
+    settings.pool.sqlite_full_sync =
+        std::env::var("WAVEKEEP_SQLITE_SYNCHRONOUS").as_deref() != Ok("normal");
     let addr = "127.0.0.1:0".parse().expect("addr");
     let state = server::build_state(settings, url, addr)
         .await

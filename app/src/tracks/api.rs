@@ -38,15 +38,13 @@ pub async fn list_cached(
     query: ListQuery,
 ) -> Result<std::sync::Arc<TrackPage>, AppError> {
     let key = list_key(owner, query);
-    if let Some(p) = state.caches.lists.get(&key).await {
+    let caches = &state.caches;
+    if let Some(p) = caches.pages_for(&key.1).get(&key).await {
         return Ok(p);
     }
-    let before = state.caches.epoch();
+    let before = caches.epoch_for(&key.1);
     let page = std::sync::Arc::new(super::db::list(&state.db, owner, &key.1).await?);
-    let caches = &state.caches;
-    caches
-        .insert_fresh(&caches.lists, key, page.clone(), before)
-        .await;
+    caches.insert_page(key, page.clone(), before).await;
     Ok(page)
 }
 

@@ -2,7 +2,9 @@
 //! named moka cache with counters. Every write that changes what they show
 //! (an upload finished, a job done, an edit, a delete, a visibility change)
 //! calls `changed`, which drops the track's entry and every listing page, so
-//! nobody sees stale data after their own change.
+//! nobody sees stale data after their own change. A transcript changing
+//! (started, finished, corrected) calls `spoken_changed`: it shows on the
+//! track's page and in search results only, so the plain listing pages stay.
 
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +20,8 @@ pub type ListKey = (Option<i64>, ListQuery);
 
 /// PostgreSQL channel on which processes tell each other what changed.
 pub const CHANGED_CHANNEL: &str = "wavekeep_catalog";
+/// Prefix of a `CHANGED_CHANNEL` payload saying a track's transcript changed.
+const SPOKEN: &str = "spoken:";
 
 /// A listing page as the JSON API sends it: encoded once, with its gzip
 /// form and ETag, for as long as no change came after `epoch`.
@@ -32,9 +36,14 @@ pub struct EncodedPage {
 
 #[derive(Clone)]
 pub struct TrackCaches {
+    /// Listing pages without search words.
     pub lists: NamedCache<ListKey, Arc<TrackPage>>,
     /// The JSON API's encoding of `lists` pages.
     pub list_json: NamedCache<ListKey, Arc<EncodedPage>>,
+    /// Search results (they show transcript hits).
+    pub searches: NamedCache<ListKey, Arc<TrackPage>>,
+    /// The JSON API's encoding of `searches` pages.
+    pub search_json: NamedCache<ListKey, Arc<EncodedPage>>,
     pub tracks: NamedCache<i64, Arc<TrackDetail>>,
     /// Waveform overviews by asset (they never change once computed).
     pub peaks: NamedCache<i64, Arc<Vec<i8>>>,
@@ -44,6 +53,8 @@ pub struct TrackCaches {
     /// same value before its query and after its insert knows that no
     /// change overlapped them (see `insert_fresh`).
     epoch: Arc<AtomicU64>,
+    /// The same for transcript changes (`forget_spoken`).
+    spoken: Arc<AtomicU64>,
 }
 
 impl TrackCaches {
@@ -51,10 +62,13 @@ impl TrackCaches {
         TrackCaches {
             lists: NamedCache::new("track_lists", 20_000, Duration::from_secs(30)),
             list_json: NamedCache::new("track_list_json", 5_000, Duration::from_secs(30)),
+            searches: NamedCache::new("track_searches", 20_000, Duration::from_secs(30)),
+            search_json: NamedCache::new("track_search_json", 5_000, Duration::from_secs(30)),
             tracks: NamedCache::new("track_pages", 20_000, Duration::from_secs(300)),
             peaks: NamedCache::new("waveform_peaks", 5_000, Duration::from_secs(3600)),
             peers: (db.backend() == Backend::Postgres).then(|| db.clone()),
             epoch: Arc::new(AtomicU64::new(0)),
+            spoken: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -77,6 +91,36 @@ impl TrackCaches {
         }
     }
 
+    /// Track `id`'s transcript changed: its page and the search results
+    /// go, here and (PostgreSQL) in the other processes.
+    pub async fn spoken_changed(&self, id: i64) {
+        self.forget_spoken(id).await;
+        if let Some(db) = self.peers.clone() {
+            tokio::spawn(async move {
+                let sent = sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(CHANGED_CHANNEL)
+                    .bind(format!("{SPOKEN}{id}"))
+                    .execute(db.pool())
+                    .await;
+                if let Err(e) = sent {
+                    tracing::warn!(error = %e, "could not tell other processes about a change");
+                }
+            });
+        }
+    }
+
+    /// Acts on a change another process announced (`changed` or
+    /// `spoken_changed`).
+    pub async fn heard(&self, payload: &str) {
+        match payload.strip_prefix(SPOKEN) {
+            Some(id) => match id.parse::<i64>() {
+                Ok(id) => self.forget_spoken(id).await,
+                Err(_) => self.forget(None).await,
+            },
+            None => self.forget(payload.parse::<i64>().ok()).await,
+        }
+    }
+
     /// Drops what this process holds about track `id`, and every listing page.
     pub async fn forget(&self, id: Option<i64>) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
@@ -85,13 +129,61 @@ impl TrackCaches {
         }
         self.lists.invalidate_all();
         self.list_json.invalidate_all();
+        self.searches.invalidate_all();
+        self.search_json.invalidate_all();
         self.epoch.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// Drops track `id`'s page and every search page.
+    pub async fn forget_spoken(&self, id: i64) {
+        self.spoken.fetch_add(1, Ordering::SeqCst);
+        self.tracks.invalidate(&id).await;
+        self.searches.invalidate_all();
+        self.search_json.invalidate_all();
+        self.spoken.fetch_add(1, Ordering::SeqCst);
+    }
+
     /// The change counter: read it before a query whose result goes into a
-    /// cache, and hand it to `insert_fresh`.
+    /// cache, and hand it to `insert_fresh`. It moves with every change.
     pub fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::SeqCst)
+        self.epoch.load(Ordering::SeqCst) + self.spoken.load(Ordering::SeqCst)
+    }
+
+    /// The counter a listing page for `q` depends on: plain pages only on
+    /// catalog changes, search pages on transcript changes too.
+    pub fn epoch_for(&self, q: &ListQuery) -> u64 {
+        if q.q.trim().is_empty() {
+            self.epoch.load(Ordering::SeqCst)
+        } else {
+            self.epoch()
+        }
+    }
+
+    /// Where listing pages for `q` are kept.
+    pub fn pages_for(&self, q: &ListQuery) -> &NamedCache<ListKey, Arc<TrackPage>> {
+        if q.q.trim().is_empty() {
+            &self.lists
+        } else {
+            &self.searches
+        }
+    }
+
+    /// Where the JSON encodings of listing pages for `q` are kept.
+    pub fn json_for(&self, q: &ListQuery) -> &NamedCache<ListKey, Arc<EncodedPage>> {
+        if q.q.trim().is_empty() {
+            &self.list_json
+        } else {
+            &self.search_json
+        }
+    }
+
+    /// `insert_fresh` for a listing page of `key`'s query (its own counter).
+    pub async fn insert_page(&self, key: ListKey, value: Arc<TrackPage>, before: u64) {
+        let cache = self.pages_for(&key.1);
+        cache.insert(key.clone(), value).await;
+        if self.epoch_for(&key.1) != before {
+            cache.invalidate(&key).await;
+        }
     }
 
     /// Caches `value`, read from the database after `epoch()` returned
@@ -114,6 +206,8 @@ impl TrackCaches {
         vec![
             self.lists.stats(),
             self.list_json.stats(),
+            self.searches.stats(),
+            self.search_json.stats(),
             self.tracks.stats(),
             self.peaks.stats(),
         ]

@@ -98,7 +98,7 @@ pub async fn request(
         .queue
         .enqueue(&job(v.asset.id, Some(viewer.id), true, replace_edits))
         .await?;
-    state.caches.changed(Some(track_id)).await;
+    state.caches.spoken_changed(track_id).await;
     Ok(())
 }
 
@@ -173,7 +173,7 @@ pub async fn edit(
     let t = editable(state, viewer, track_id).await?;
     let v = t.primary().ok_or(AppError::NotFound)?;
     super::db::edit_segment(&state.db, v.asset.id, idx, text).await?;
-    state.caches.changed(Some(track_id)).await;
+    state.caches.spoken_changed(track_id).await;
     Ok(())
 }
 

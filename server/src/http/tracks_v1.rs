@@ -85,15 +85,15 @@ pub async fn list(
     // The encoded answer is reused until a change comes after the page it
     // encodes was looked up (a change moves the epoch on).
     let caches = &state.caches;
-    let before = caches.epoch();
-    if let Some(e) = caches.list_json.get(&key).await {
+    let before = caches.epoch_for(&key.1);
+    if let Some(e) = caches.json_for(&key.1).get(&key).await {
         if e.epoch == before {
             return Ok(encoded_response(&e, &headers));
         }
     }
     let page = app::tracks::api::list_cached(&state, owner, key.1.clone()).await?;
     let encoded = std::sync::Arc::new(encode_page(&page, before)?);
-    caches.list_json.insert(key, encoded.clone()).await;
+    caches.json_for(&key.1).insert(key, encoded.clone()).await;
     Ok(encoded_response(&encoded, &headers))
 }
 

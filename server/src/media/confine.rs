@@ -1,5 +1,6 @@
 //! What a media worker process may do, set up by the worker itself before
-//! it reads its first request: an address-space limit, no core dumps, a
+//! it reads its first request: a lower CPU priority (decoding is background
+//! work: requests come first), an address-space limit, no core dumps, a
 //! bounded output file size, a CPU-time limit per request, and a seccomp
 //! filter (Linux) that refuses starting programs or processes, opening
 //! sockets, tracing, and signalling any process but itself. Decoding needs
@@ -16,12 +17,17 @@ pub struct Applied {
     pub seccomp: bool,
 }
 
+/// How much lower a media worker's CPU priority is than the server's.
+const MEDIA_NICENESS: i32 = 10;
+
 /// Largest file a worker may write (the preview MP3).
 const MAX_OUTPUT_BYTES: u64 = 4 << 30;
 
 /// Confines this process; what could not be applied is reported by
 /// `report` (the server logs it at start-up).
 pub fn apply(memory_mb: u64) -> Applied {
+    // Background work yields the CPU to the server answering requests.
+    let _ = rustix::process::nice(MEDIA_NICENESS);
     let bytes = memory_mb.saturating_mul(1024 * 1024);
     let _ = rlimit::setrlimit(Resource::AS, bytes, bytes);
     let _ = rlimit::setrlimit(Resource::CORE, 0, 0);

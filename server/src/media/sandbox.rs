@@ -56,6 +56,13 @@ pub enum Request {
         cuts: Option<Vec<i64>>,
         budget_ms: u64,
     },
+    /// Every entry point on the file with the panic guards off, each with
+    /// the budget (`analyze::exercise`): the fuzzed-input regression tests.
+    Exercise {
+        path: PathBuf,
+        out_dir: PathBuf,
+        budget_ms: u64,
+    },
     /// What the child is allowed (for the start-up check and the tests).
     Report,
 }
@@ -94,6 +101,8 @@ enum Line {
     Report(Confinement),
     /// The speech chunks written: each one's (start, end) in ms.
     Chunks(Vec<(i64, i64)>),
+    /// `Exercise` came through (whatever the file's verdicts were).
+    Exercised,
     Failed {
         kind: FailKind,
         message: String,
@@ -304,6 +313,28 @@ impl MediaPool {
         };
         match self.call(&req, budget, progress).await? {
             Line::Written(n) => Ok(n),
+            _ => Err(SandboxError::Io(
+                "the media worker answered out of turn".into(),
+            )),
+        }
+    }
+
+    /// Runs every entry point on `path` unguarded (`Request::Exercise`):
+    /// `Ok` unless the decoder crashed, hung past four budgets, or ran out
+    /// of its memory.
+    pub async fn exercise(
+        &self,
+        path: &Path,
+        out_dir: &Path,
+        budget: Duration,
+    ) -> Result<(), SandboxError> {
+        let req = Request::Exercise {
+            path: path.to_path_buf(),
+            out_dir: out_dir.to_path_buf(),
+            budget_ms: budget.as_millis() as u64,
+        };
+        match self.call(&req, budget * 4, &mut |_| {}).await? {
+            Line::Exercised => Ok(()),
             _ => Err(SandboxError::Io(
                 "the media worker answered out of turn".into(),
             )),

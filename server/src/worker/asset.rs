@@ -73,6 +73,17 @@ pub fn sandbox_err(e: SandboxError) -> JobError {
     }
 }
 
+/// Drops the cached pages and search results of every track whose
+/// transcript is `asset_id`'s (plain listings do not show transcripts).
+pub async fn transcript_changed(state: &AppState, asset_id: i64) {
+    let ids = app::media::db::tracks_of_asset(&state.db, asset_id)
+        .await
+        .unwrap_or_default();
+    for id in ids {
+        state.caches.spoken_changed(id).await;
+    }
+}
+
 /// Drops the cached pages of every track that uses `asset_id`.
 pub async fn tracks_changed(state: &AppState, asset_id: i64) {
     let ids = app::media::db::tracks_of_asset(&state.db, asset_id)

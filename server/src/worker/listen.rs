@@ -29,7 +29,7 @@ pub async fn listen_for_enqueues(
             loop {
                 let n = l.recv().await?;
                 if n.channel() == CHANGED_CHANNEL {
-                    caches.forget(n.payload().parse::<i64>().ok()).await;
+                    caches.heard(n.payload()).await;
                 } else {
                     wake.notify_waiters();
                 }
@@ -43,8 +43,7 @@ pub async fn listen_for_enqueues(
         // Jobs enqueued while disconnected are found by the regular poll;
         // changes missed meanwhile must not be served from the caches.
         wake.notify_waiters();
-        caches.lists.invalidate_all();
-        caches.list_json.invalidate_all();
+        caches.forget(None).await;
         caches.tracks.invalidate_all();
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

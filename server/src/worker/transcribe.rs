@@ -93,7 +93,7 @@ impl Job for Transcribe {
                 if let Err(e) = app::transcripts::db::fail(&state.db, p.asset_id, &error).await {
                     tracing::warn!(asset = p.asset_id, error = %e, "could not record a failed transcript");
                 }
-                asset::tracks_changed(&state, p.asset_id).await;
+                asset::transcript_changed(&state, p.asset_id).await;
             }
             Ok(())
         })
@@ -166,7 +166,7 @@ impl Work<'_> {
                 ))
             }
         }
-        asset::tracks_changed(state, self.asset_id).await;
+        asset::transcript_changed(state, self.asset_id).await;
         let dir = state.storage.spool().tmp_path("speech");
         let result = self.chunks_and_send(&key, duration_ms, &dir).await;
         if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
@@ -350,7 +350,7 @@ impl Work<'_> {
         )
         .await
         .map_err(retry("storing the transcript"))?;
-        asset::tracks_changed(state, self.asset_id).await;
+        asset::transcript_changed(state, self.asset_id).await;
         Ok(())
     }
 }

@@ -141,6 +141,30 @@ fn check_deadline(deadline: Instant) -> Result<(), MediaError> {
     }
 }
 
+/// Every entry point (probe, waveform, preview, speech chunks) on one
+/// file, without the panic guard, each with `budget` of time: what the fuzz
+/// target (`fuzz/`) and the fuzzed-input regression tests run. Errors are
+/// the file's verdict; a panic, a hang or a runaway allocation is a bug.
+/// `scratch` is a directory for the outputs (emptied by the caller).
+pub fn exercise(path: &Path, scratch: &Path, budget: std::time::Duration) {
+    let _ = probe::probe_inner(path, Instant::now() + budget);
+    let _ = peaks::waveform_inner(path, 64, 50, Instant::now() + budget, &mut |_| {});
+    let _ = preview::preview_inner(
+        path,
+        &scratch.join("preview.mp3"),
+        Instant::now() + budget,
+        &mut |_| {},
+    );
+    let _ = speech::speech_inner(
+        path,
+        scratch,
+        5_000,
+        None,
+        Instant::now() + budget,
+        &mut |_| {},
+    );
+}
+
 /// Turns a panic inside the decoding libraries into an error instead of unwinding into the caller.
 fn guard<T>(work: impl FnOnce() -> Result<T, MediaError>) -> Result<T, MediaError> {
     catch_unwind(AssertUnwindSafe(work))

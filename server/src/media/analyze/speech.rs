@@ -164,7 +164,7 @@ impl Cutter<'_> {
     }
 }
 
-fn speech_inner(
+pub(super) fn speech_inner(
     path: &Path,
     out_dir: &Path,
     max_chunk_ms: u64,

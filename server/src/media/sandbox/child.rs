@@ -43,6 +43,7 @@ fn budget_of(req: &Request) -> Duration {
         | Request::Waveform { budget_ms, .. }
         | Request::Preview { budget_ms, .. }
         | Request::Speech { budget_ms, .. } => *budget_ms,
+        Request::Exercise { budget_ms, .. } => budget_ms.saturating_mul(4),
         Request::Report => 10_000,
     };
     Duration::from_millis(ms)
@@ -71,6 +72,15 @@ fn failed(e: MediaError) -> Line {
 fn handle(req: Request, out: &mut impl Write, confined: &super::super::confine::Applied) -> Line {
     match req {
         Request::Report => Line::Report(super::super::confine::report(confined)),
+        Request::Exercise {
+            path,
+            out_dir,
+            budget_ms,
+        } => {
+            // No panic guard here: a panic ends the child, which is the point.
+            analyze::exercise(&path, &out_dir, Duration::from_millis(budget_ms));
+            Line::Exercised
+        }
         Request::Speech {
             path,
             out_dir,

@@ -11,6 +11,7 @@ use crate::ffmpeg::{ffmpeg, sine};
 
 mod damaged;
 mod formats;
+mod fuzzed;
 mod waveforms;
 
 /// A temporary folder (removed at the end of the test) with a file helper.
