@@ -45,6 +45,9 @@ pub enum AppError {
     Http { status: u16, message: String },
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// 507: the disk is full; nothing was kept.
+    #[error("{}", DISK_FULL)]
+    DiskFull,
     #[error("too many attempts; try again in {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
     #[error("{0}")]
@@ -88,6 +91,7 @@ impl AppError {
                 S::from_u16(*status).unwrap_or(S::INTERNAL_SERVER_ERROR)
             }
             AppError::PayloadTooLarge(_) => S::PAYLOAD_TOO_LARGE,
+            AppError::DiskFull => S::INSUFFICIENT_STORAGE,
             AppError::TooManyRequests { .. } => S::TOO_MANY_REQUESTS,
             AppError::Unavailable(_) | AppError::Overloaded { .. } => S::SERVICE_UNAVAILABLE,
             AppError::Network(_) => S::BAD_GATEWAY,
@@ -179,7 +183,7 @@ impl AppError {
     /// 507: the disk wavekeep writes to is full; nothing was kept.
     #[cfg(feature = "ssr")]
     pub fn disk_full() -> Self {
-        Self::http(507, DISK_FULL)
+        AppError::DiskFull
     }
 
     /// A failed write or read: 507 when the disk is full, else internal.

@@ -9,8 +9,8 @@
 //! A probe on a connection of its own (outside the pool, so a full pool is
 //! never mistaken for a dead database) asks the database a trivial question
 //! ten times a second (SQLite: forty) while it answers; an error opens the
-//! breaker at once, and so does SQLite's write lock held by another program
-//! for over 50 ms; two missed answers in a row open it too. While open, it asks four times
+//! breaker at once; two missed answers in a row open it too (no answer in
+//! time, or SQLite's write lock held elsewhere for over 50 ms). While open, it asks four times
 //! a second and closes the breaker on the first answer. A request that
 //! meets a connection error opens it as well (see `AppError::database_down`).
 //!
@@ -190,10 +190,9 @@ pub async fn watch(db: Db) {
 
 /// Why a probe failed.
 enum Failure {
-    /// The database refused, reset, failed, or is locked by another
-    /// program: it is down now.
+    /// The database refused, reset or failed: it is down now.
     Down(String),
-    /// No answer in time: down if it lasts.
+    /// No answer in time, or a lock held elsewhere: down if it lasts.
     Slow(String),
 }
 
@@ -246,8 +245,8 @@ async fn probe(db: &Db, conn: &mut Option<sqlx::AnyConnection>) -> Result<(), Fa
                         .map_err(|e| Failure::Down(describe(&e)))?;
                 }
                 Err(e) if is_locked(&e) => {
-                    return Err(Failure::Down(format!(
-                        "another program has held the SQLite write lock for over {} ms",
+                    return Err(Failure::Slow(format!(
+                        "the SQLite write lock was held by another program for over {} ms",
                         SQLITE_LOCK_PATIENCE.as_millis()
                     )));
                 }
@@ -291,12 +290,13 @@ pub fn is_unreachable(err: &sqlx::Error) -> bool {
             code.starts_with("08")
                 || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
                 // SQLite (the low byte of an extended code, never five
-                // characters as PostgreSQL's are): BUSY, LOCKED, IOERR,
-                // CANTOPEN, NOTADB.
+                // characters as PostgreSQL's are): IOERR, CANTOPEN, NOTADB.
+                // BUSY and LOCKED are contention, not an outage: the probe
+                // judges a lock that lasts.
                 || (code.len() < 5
                     && code
                         .parse::<u32>()
-                        .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 14 | 26)))
+                        .is_ok_and(|c| matches!(c & 0xff, 10 | 14 | 26)))
         }
         _ => false,
     }

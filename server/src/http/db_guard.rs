@@ -1,16 +1,20 @@
-//! The database breaker's guard, around every route: while the database
-//! answers, a request runs as usual but is answered `503` + `Retry-After`
-//! the moment the breaker opens (instead of waiting out the pool's acquire
-//! timeout); while the breaker is open, a request gets a few milliseconds
-//! to answer from what the process holds (a cached listing, an embedded
-//! asset, a signed file) and `503` otherwise. `/healthz` and `/readyz`
-//! always run: they say how things stand.
+//! The database breaker's guard, around every route. While the breaker is
+//! open, a reading request (GET, HEAD) gets a few milliseconds to answer
+//! from what the process holds (a cached listing, an embedded asset, a
+//! signed file) and `503` + `Retry-After` otherwise; any other request is
+//! answered `503` before it starts, so nothing half-happens. While the
+//! database answers, a reading request is answered `503` the moment the
+//! breaker opens instead of waiting out the pool's acquire timeout; a
+//! writing request already running is never cut off (it may have committed,
+//! or hold an upload's lease): it ends by itself, with its own answer or
+//! error. `/healthz` and `/readyz` always run: they say how things stand.
 
 use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use http::Method;
 
 use app::errors::{AppError, DatabaseDown};
 use app::state::AppState;
@@ -24,17 +28,25 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
         return next.run(req).await;
     }
     let breaker = state.db.breaker();
+    let reading = matches!(*req.method(), Method::GET | Method::HEAD);
     if breaker.is_open() {
+        if !reading {
+            return down();
+        }
         return match tokio::time::timeout(OPEN_GRACE, next.run(req)).await {
             Ok(res) => res,
             Err(_) => down(),
         };
     }
-    let opened = breaker.opened();
-    let res = tokio::select! {
-        biased;
-        res = next.run(req) => res,
-        () = opened => return down(),
+    let res = if reading {
+        let opened = breaker.opened();
+        tokio::select! {
+            biased;
+            res = next.run(req) => res,
+            () = opened => return down(),
+        }
+    } else {
+        next.run(req).await
     };
     if res.extensions().get::<DatabaseDown>().is_some() {
         breaker.trip("a request found the database unreachable");

@@ -46,6 +46,7 @@ impl LocalDisk {
         let key = object_key(sha256);
         let dest = self.path_of(&key);
         let src = src.to_path_buf();
+        let spool_tmp = self.root.join("tmp");
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             if !synced {
                 std::fs::File::open(&src)?.sync_data()?;
@@ -60,7 +61,9 @@ impl LocalDisk {
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
                 // No hard links on this file system: copy beside, then rename.
                 Err(_) => {
-                    let tmp = dest.with_extension("incoming");
+                    // Its own name (two uploads of one content may copy at
+                    // once), in the spool's folder, which the sweeper clears.
+                    let tmp = spool_tmp.join(format!("{}.incoming", super::keys::random_name()));
                     let copied = std::fs::copy(&src, &tmp)
                         .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
                         .and_then(|()| std::fs::rename(&tmp, &dest));
