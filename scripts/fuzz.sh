@@ -17,6 +17,9 @@ apt_install ffmpeg
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 
+# The same crate versions as the server (cargo adds only libFuzzer's).
+[ -f Cargo.lock ] || cp ../Cargo.lock Cargo.lock
+
 corpus=corpus/media
 mkdir -p "$corpus" artifacts/media
 if [ -z "$(ls -A "$corpus")" ]; then
