@@ -98,7 +98,7 @@ pub async fn request(
         .queue
         .enqueue(&job(v.asset.id, Some(viewer.id), true, replace_edits))
         .await?;
-    state.caches.spoken_changed(track_id).await;
+    spoken_changed(state, v.asset.id, track_id).await;
     Ok(())
 }
 
@@ -173,8 +173,22 @@ pub async fn edit(
     let t = editable(state, viewer, track_id).await?;
     let v = t.primary().ok_or(AppError::NotFound)?;
     super::db::edit_segment(&state.db, v.asset.id, idx, text).await?;
-    state.caches.spoken_changed(track_id).await;
+    spoken_changed(state, v.asset.id, track_id).await;
     Ok(())
+}
+
+/// The transcript of `asset_id` changed: the page of every track playing it
+/// (not only `track_id`) and the search results go.
+async fn spoken_changed(state: &AppState, asset_id: i64, track_id: i64) {
+    let mut ids = crate::media::db::tracks_of_asset(&state.db, asset_id)
+        .await
+        .unwrap_or_default();
+    if !ids.contains(&track_id) {
+        ids.push(track_id);
+    }
+    for id in ids {
+        state.caches.spoken_changed(id).await;
+    }
 }
 
 /// Queues every track that has no transcript (admins); how many.

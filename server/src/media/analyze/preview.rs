@@ -6,6 +6,17 @@ use super::*;
 /// Bitrate of previews: constant, so browsers seek them exactly with byte ranges.
 pub const PREVIEW_KBPS: u32 = 128;
 
+/// A decoded sample as LAME may take it: damaged input can decode to NaN,
+/// infinities or values far past full scale, on which LAME's quantizer
+/// fails an assertion and aborts the process (found by fuzzing).
+pub(super) fn sane(s: f32) -> f32 {
+    if s.is_finite() {
+        s.clamp(-1.0, 1.0)
+    } else {
+        0.0
+    }
+}
+
 pub(super) fn encode_error(e: impl fmt::Display) -> MediaError {
     MediaError::Io(std::io::Error::other(format!("encoding the preview: {e}")))
 }
@@ -66,6 +77,11 @@ pub(super) fn preview_inner(
         };
         buf.copy_to_vecs_planar::<f32>(&mut planes);
         let n = buf.frames();
+        for plane in planes.iter_mut() {
+            for s in plane.iter_mut() {
+                *s = sane(*s);
+            }
+        }
         mp3.clear();
         mp3.reserve(mp3lame_encoder::max_required_buffer_size(n));
         if stereo {

@@ -9,7 +9,7 @@ use std::io::{Seek, Write};
 use mp3lame_encoder::{Bitrate, Builder, FlushNoGap, MonoPcm, Quality};
 
 use super::peaks::Progress;
-use super::preview::encode_error;
+use super::preview::{encode_error, sane};
 use super::*;
 
 /// Sample rate and bitrate of what is sent to the provider.
@@ -209,7 +209,7 @@ pub(super) fn speech_inner(
         let n = buf.frames();
         let ch = planes.len().max(1) as f32;
         c.pending
-            .extend((0..n).map(|i| planes.iter().map(|p| p[i]).sum::<f32>() / ch));
+            .extend((0..n).map(|i| sane(planes.iter().map(|p| sane(p[i])).sum::<f32>() / ch)));
         frames_seen += n as u64;
         let rate = u64::from(c.rate);
         let max_frames = max_chunk_ms * rate / 1000;
