@@ -37,6 +37,11 @@ cp -n seeds/* "$corpus/" 2>/dev/null || true
 
 say "fuzzing for $secs s (findings in fuzz/artifacts/media/)"
 # No sanitizer: the code is safe Rust; what we hunt is panics, hangs and
-# runaway allocations, which libFuzzer reports by itself.
-cargo +nightly fuzz run --sanitizer none media "$corpus" -- \
+# runaway allocations, which libFuzzer reports by itself. Built as wavekeep
+# ships (release: integer overflow wraps); FUZZ_OVERFLOW_CHECKS=1 turns
+# overflow checks and debug assertions on (fuzz/upstream/ has what that
+# finds in dependencies).
+checks=(-O)
+[ "${FUZZ_OVERFLOW_CHECKS:-0}" = 1 ] && checks=(--debug-assertions)
+cargo +nightly fuzz run "${checks[@]}" --sanitizer none media "$corpus" -- \
   -max_total_time="$secs" -timeout=30 -rss_limit_mb=2048 -max_len=262144 -print_final_stats=1
