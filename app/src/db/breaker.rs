@@ -41,8 +41,6 @@ pub const PROBE_EVERY_OPEN: Duration = Duration::from_millis(250);
 pub const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 /// Missed answers in a row that open the breaker (an error opens it at once).
 pub const MISSES_TO_OPEN: u32 = 2;
-/// What `Retry-After` says while the breaker is open (seconds).
-pub const RETRY_AFTER_SECS: u64 = crate::errors::DATABASE_RETRY_SECS;
 
 /// Whether the database answers, as this process sees it.
 pub struct Breaker {
