@@ -7,7 +7,7 @@
 //! track's page and in search results only, so the plain listing pages stay.
 
 use std::hash::Hash;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,6 +55,9 @@ pub struct TrackCaches {
     epoch: Arc<AtomicU64>,
     /// The same for transcript changes (`forget_spoken`).
     spoken: Arc<AtomicU64>,
+    /// This process may be missing other processes' changes (its LISTEN
+    /// connection is down): nothing read meanwhile is kept (`set_deaf`).
+    deaf: Arc<AtomicBool>,
 }
 
 impl TrackCaches {
@@ -69,6 +72,42 @@ impl TrackCaches {
             peers: (db.backend() == Backend::Postgres).then(|| db.clone()),
             epoch: Arc::new(AtomicU64::new(0)),
             spoken: Arc::new(AtomicU64::new(0)),
+            deaf: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Whether this process hears other processes' changes. While it does
+    /// not (its LISTEN connection lost), what is cached is not served as
+    /// long as the database answers (a fresh read is possible and another
+    /// process may have changed it), and every read moves the counters on so
+    /// nothing read meanwhile is kept (`insert_fresh` drops it at once). When
+    /// the database does not answer either (the breaker is open), cached
+    /// pages are still served: stale beats nothing. Hearing again drops
+    /// everything cached before.
+    pub async fn set_deaf(&self, deaf: bool) {
+        self.deaf.store(deaf, Ordering::SeqCst);
+        if !deaf {
+            self.forget(None).await;
+            self.spoken.fetch_add(1, Ordering::SeqCst);
+            self.tracks.invalidate_all();
+        }
+    }
+
+    pub fn is_deaf(&self) -> bool {
+        self.deaf.load(Ordering::SeqCst)
+    }
+
+    /// Whether cached entries may be served now (see `set_deaf`).
+    pub fn trusted(&self) -> bool {
+        !self.is_deaf() || self.peers.as_ref().is_some_and(|db| db.breaker().is_open())
+    }
+
+    /// A counter's value; moved on by each read while deaf.
+    fn read(&self, counter: &AtomicU64) -> u64 {
+        if self.deaf.load(Ordering::SeqCst) {
+            counter.fetch_add(1, Ordering::SeqCst) + 1
+        } else {
+            counter.load(Ordering::SeqCst)
         }
     }
 
@@ -146,14 +185,14 @@ impl TrackCaches {
     /// The change counter: read it before a query whose result goes into a
     /// cache, and hand it to `insert_fresh`. It moves with every change.
     pub fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::SeqCst) + self.spoken.load(Ordering::SeqCst)
+        self.read(&self.epoch) + self.read(&self.spoken)
     }
 
     /// The counter a listing page for `q` depends on: plain pages only on
     /// catalog changes, search pages on transcript changes too.
     pub fn epoch_for(&self, q: &ListQuery) -> u64 {
         if q.q.trim().is_empty() {
-            self.epoch.load(Ordering::SeqCst)
+            self.read(&self.epoch)
         } else {
             self.epoch()
         }

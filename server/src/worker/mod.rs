@@ -22,7 +22,7 @@ pub mod waveform;
 use std::sync::Arc;
 
 pub use job::{Job, JobContext, JobError, JobFuture};
-pub use listen::listen_for_enqueues;
+pub use listen::{listen_for_enqueues, listen_via};
 pub use runtime::{Worker, WorkerSettings};
 pub use schedule::schedule;
 

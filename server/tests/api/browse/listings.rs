@@ -249,23 +249,32 @@ async fn edits_show_at_once_and_etags_revalidate(b: Backend) {
 
     // Bad edits are refused with a reason.
     for (title, why) in [("   ", "empty"), (&"x".repeat(201) as &str, "200")] {
-        let res = app
-            .send(with_cookie(
-                form(
-                    "/api/tracks/update",
-                    &[
-                        ("id", &id.to_string()),
-                        ("title", title),
-                        ("tags", ""),
-                        ("visibility", "Public"),
-                    ],
-                ),
-                &ana,
-            ))
-            .await;
+        let res = retitle(&app, &ana, id, title).await;
         assert_eq!(res.status, StatusCode::BAD_REQUEST);
         assert!(res.text.contains(why), "{}", res.text);
     }
+}
+
+/// The owner's edit of a public track's title (the form the track page sends).
+async fn retitle(
+    app: &TestApp,
+    cookie: &str,
+    id: i64,
+    title: &str,
+) -> crate::helpers::TestResponse {
+    app.send(with_cookie(
+        form(
+            "/api/tracks/update",
+            &[
+                ("id", &id.to_string()),
+                ("title", title),
+                ("tags", ""),
+                ("visibility", "Public"),
+            ],
+        ),
+        cookie,
+    ))
+    .await
 }
 
 /// Two wavekeep processes on one PostgreSQL database: a change made through
@@ -303,20 +312,7 @@ async fn postgres_processes_share_invalidations() {
         };
         assert_eq!(list().await, "Old");
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        let res = app
-            .send(with_cookie(
-                form(
-                    "/api/tracks/update",
-                    &[
-                        ("id", &id.to_string()),
-                        ("title", "New"),
-                        ("tags", ""),
-                        ("visibility", "Public"),
-                    ],
-                ),
-                &ana,
-            ))
-            .await;
+        let res = retitle(&app, &ana, id, "New").await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.text);
         let mut seen = String::new();
         for _ in 0..50 {
@@ -327,6 +323,122 @@ async fn postgres_processes_share_invalidations() {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         assert_eq!(seen, "New", "the other process dropped its cached page");
+        listen.abort();
+        other.db.close().await;
+    })
+    .await;
+}
+
+/// A process whose LISTEN connection is cut (a proxy the test cuts; its
+/// pool still reaches the database) never serves a page another process
+/// changed meanwhile: its caches keep nothing until it listens again, and
+/// once the connection is back it caches again and hears changes again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_cut_listen_connection_is_never_stale() {
+    if !crate::helpers::pg_enabled() {
+        eprintln!("postgres variant not run: WAVEKEEP_TEST_PG_URL is not set");
+        return;
+    }
+    crate::helpers::bounded(async {
+        use std::time::Duration;
+        let app = TestApp::new(Backend::Postgres).await;
+        let ana = app.register("ana@example.com").await;
+        let ana_id = user_id(&app, "ana@example.com").await;
+        let id = insert_track(&app, ana_id, "v0", "", "public", Some(1), 1).await;
+        let other = app.second_state().await;
+        let mut url = reqwest::Url::parse(&app.database_url).expect("url");
+        let target: std::net::SocketAddr = format!(
+            "{}:{}",
+            url.host_str().unwrap_or("127.0.0.1"),
+            url.port().unwrap_or(5432)
+        )
+        .parse()
+        .expect("target");
+        let mut proxy = crate::faults::breaker::Proxy::start(target).await;
+        url.set_port(Some(proxy.port)).expect("port");
+        let listen = tokio::spawn(server::worker::listen_via(
+            url.as_str().to_string().into(),
+            other.db.clone(),
+            other.queue.wake(),
+            other.caches.clone(),
+        ));
+        let title = || async {
+            app::tracks::api::list_cached(&other, None, Default::default())
+                .await
+                .expect("list")
+                .items[0]
+                .title
+                .clone()
+        };
+        let rename = |to: &'static str| {
+            let (ana, app) = (ana.clone(), &app);
+            async move {
+                let res = retitle(app, &ana, id, to).await;
+                assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+            }
+        };
+        // Listening: the page is cached, and a change elsewhere drops it
+        // within a second.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(title().await, "v0");
+        rename("v1").await;
+        let heard = async {
+            while title().await != "v1" {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(1), heard)
+            .await
+            .expect("the change was heard within 1 s");
+
+        // Cut, and a change right after it: within 2 s the loss is noticed
+        // and the change is served; from then on nothing is served stale.
+        proxy.cut();
+        rename("v2").await;
+        let fresh = async {
+            while title().await != "v2" {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(2), fresh)
+            .await
+            .expect("not stale 2 s after the LISTEN connection was cut");
+        assert!(other.caches.is_deaf());
+        for to in ["v3", "v4"] {
+            rename(to).await;
+            assert_eq!(title().await, to, "never stale while not listening");
+            tokio::time::sleep(Duration::from_millis(700)).await;
+        }
+        let hits = other.caches.lists.stats().hits;
+        assert_eq!(title().await, "v4");
+        assert_eq!(
+            other.caches.lists.stats().hits,
+            hits,
+            "nothing is cached while deaf"
+        );
+
+        // Back: listening again, caching again, hearing again.
+        proxy.restore().await;
+        let back = async {
+            while other.caches.is_deaf() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), back)
+            .await
+            .expect("listening again within 5 s of the connection's return");
+        assert_eq!(title().await, "v4");
+        assert_eq!(title().await, "v4");
+        assert!(other.caches.lists.stats().hits > hits, "cached again");
+        rename("v5").await;
+        let heard = async {
+            while title().await != "v5" {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(1), heard)
+            .await
+            .expect("changes are heard again");
         listen.abort();
         other.db.close().await;
     })

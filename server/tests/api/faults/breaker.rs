@@ -20,14 +20,14 @@ use crate::helpers::{spawn_state, Backend, TestApp};
 
 /// A loopback TCP proxy to `target` that can be cut (every connection
 /// closed, new ones refused) and restored on the same port.
-struct Proxy {
-    port: u16,
+pub(crate) struct Proxy {
+    pub(crate) port: u16,
     target: SocketAddr,
     task: Option<JoinHandle<()>>,
 }
 
 impl Proxy {
-    async fn start(target: SocketAddr) -> Proxy {
+    pub(crate) async fn start(target: SocketAddr) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let port = listener.local_addr().expect("addr").port();
         Proxy {
@@ -37,13 +37,13 @@ impl Proxy {
         }
     }
 
-    fn cut(&mut self) {
+    pub(crate) fn cut(&mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
         }
     }
 
-    async fn restore(&mut self) {
+    pub(crate) async fn restore(&mut self) {
         let listener = TcpListener::bind(("127.0.0.1", self.port))
             .await
             .expect("bind the proxy's port again");

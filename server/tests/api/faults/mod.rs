@@ -3,7 +3,7 @@
 //! and jobs are in flight (`soak`), a stop while event streams are open
 //! (`shutdown`).
 
-mod breaker;
+pub(crate) mod breaker;
 mod disk;
 mod shutdown;
 mod soak;
