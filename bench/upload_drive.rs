@@ -9,6 +9,10 @@
 //!   cargo bench -p server --bench upload_drive -- tus URL [KEY]
 //!   cargo bench -p server --bench upload_drive -- multipart URL KEY
 //!
+//! URL may list several addresses separated by commas (instances of one
+//! deployment): client i sends to the i-th, round robin, as a balancer
+//! without sticky sessions would.
+//!
 //! `CLIENTS` (default 100) and `SIZE` (default 1048576) as for drive.mjs.
 //! tus: a creation POST, then the whole file in one PATCH.
 
@@ -121,10 +125,15 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let Ok(url) = reqwest::Url::parse(&url) else {
-        eprintln!("not a URL: {url}");
-        std::process::exit(2);
-    };
+    let urls: Vec<reqwest::Url> = url
+        .split(',')
+        .map(|u| {
+            reqwest::Url::parse(u.trim()).unwrap_or_else(|_| {
+                eprintln!("not a URL: {u}");
+                std::process::exit(2);
+            })
+        })
+        .collect();
     let clients = env_number("CLIENTS", 100);
     let size = env_number("SIZE", 1024 * 1024);
 
@@ -164,7 +173,7 @@ fn main() {
             .enumerate()
             .map(|(i, body)| {
                 let client = client.clone();
-                let url = url.clone();
+                let url = urls[i % urls.len()].clone();
                 tokio::spawn(async move {
                     let t = Instant::now();
                     let res = match mode {

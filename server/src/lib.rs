@@ -57,8 +57,8 @@ pub async fn build_state(
     addr: SocketAddr,
 ) -> anyhow::Result<ServerState> {
     std::fs::create_dir_all(&settings.data_dir)?;
-    let storage = Storage::local(&settings.data_dir);
-    storage.init()?;
+    let storage = Storage::open(&settings)?;
+    storage.init().await?;
     let db = Db::connect(database_url, &settings.pool).await?;
     db.migrate().await?;
     tracing::info!(db.backend = db.backend().name(), "database ready");
@@ -86,6 +86,7 @@ pub fn router(state: ServerState) -> Router {
     let options = state.leptos_options.clone();
     // Per-API-key token buckets for the machine API and uploads.
     let limiter = http::rate::KeyLimiter::new(
+        &state.db,
         state.settings.api_rate_per_minute,
         state.settings.api_rate_burst,
     );
@@ -108,7 +109,10 @@ pub fn router(state: ServerState) -> Router {
             "/tracks/{id}/transcript",
             get(http::transcripts::transcript),
         )
-        .route_layer(ValidateRequestHeaderLayer::custom(limiter.clone()))
+        .route_layer(axum::middleware::from_fn_with_state(
+            limiter.clone(),
+            http::rate::limit,
+        ))
         .layer(axum::middleware::from_fn(http::etag::etag));
 
     // Routes that take large bodies stream them to disk and bound them
@@ -130,7 +134,10 @@ pub fn router(state: ServerState) -> Router {
             "/api/v1/tracks",
             post(uploads::multipart::create).get(http::tracks_v1::list),
         )
-        .route_layer(ValidateRequestHeaderLayer::custom(limiter))
+        .route_layer(axum::middleware::from_fn_with_state(
+            limiter,
+            http::rate::limit,
+        ))
         // The listing sets its own ETag (cached with its encoded page); tus
         // answers are not JSON.
         .layer(axum::extract::DefaultBodyLimit::disable());
@@ -275,6 +282,17 @@ async fn fallback(State(state): State<AppState>, req: Request<Body>) -> Response
     render(req).await.into_response()
 }
 
+/// Writes this process's row in `instances` every 5 s (for /admin).
+async fn instance_heartbeat(db: app::db::Db, me: app::admin::InstanceRow, worker: String) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        if let Err(e) = app::admin::db::instance_heartbeat(&db, &me, &worker).await {
+            tracing::debug!(error = %e, "could not write this instance's heartbeat");
+        }
+    }
+}
+
 /// Serves on `listener` and runs the job workers until `shutdown` resolves;
 /// in-flight requests finish and running jobs finish or are released. The
 /// database pool stays open: closing it is the caller's decision.
@@ -301,12 +319,23 @@ pub async fn serve_with_jobs(
         state.queue.wake(),
         kinds,
     );
-    let worker_task = tokio::spawn(jobs.run(stop_rx));
-    let pg_listen = tokio::spawn(worker::listen_for_enqueues(
+    let me = app::admin::InstanceRow {
+        id: state.instance_id.clone(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        host: std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "unknown".into()),
+        addr: listener.local_addr()?.to_string(),
+        started_at_ms: app::db::now_ms(),
+        ..Default::default()
+    };
+    let heartbeat = tokio::spawn(instance_heartbeat(
         state.db.clone(),
-        state.queue.wake(),
-        state.caches.clone(),
+        me,
+        jobs.owner().to_string(),
     ));
+    let worker_task = tokio::spawn(jobs.run(stop_rx));
+    let pg_listen = tokio::spawn(worker::listen_for_enqueues(state.app.clone()));
     let scheduler = tokio::spawn(worker::schedule(state.queue.clone()));
     let probe = tokio::spawn(app::db::breaker::watch(state.db.clone()));
     let collector = tokio::spawn(telemetry::collect(state.app.clone()));
@@ -315,6 +344,7 @@ pub async fn serve_with_jobs(
         drain_timeout: state.settings.drain_timeout,
     };
     let app_state = state.app.clone();
+    let (app_db, instance_id) = (state.db.clone(), state.instance_id.clone());
     let shutdown = async move {
         shutdown.await;
         app_state.begin_stop();
@@ -326,8 +356,12 @@ pub async fn serve_with_jobs(
     collector.abort();
     probe.abort();
     pg_listen.abort();
+    heartbeat.abort();
     let _ = stop_worker.send(true);
     let _ = worker_task.await;
+    if let Err(e) = app::admin::db::instance_gone(&app_db, &instance_id).await {
+        tracing::warn!(error = %e, "could not remove this instance's row");
+    }
     tracing::info!("wavekeep stopped");
     Ok(())
 }

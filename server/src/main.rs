@@ -9,7 +9,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use server::config::{ApiKeyCommand, Cli, Command, Config};
+use server::config::{ApiKeyCommand, Cli, Command, Config, StorageCommand};
 
 fn main() -> ExitCode {
     // The sandboxed decoder: no runtime, no configuration, just a pipe.
@@ -78,7 +78,44 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Storage {
+            command: StorageCommand::Migrate { to, jobs },
+        } => migrate_storage(&config, &to, jobs).await,
     }
+}
+
+async fn migrate_storage(config: &Config, to: &str, jobs: usize) -> anyhow::Result<()> {
+    let dest = config
+        .storage
+        .settings_at(to)
+        .map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+    eprintln!(
+        "Copying the stored files under {} to {}…",
+        config.data_dir.display(),
+        dest.location()
+    );
+    let s = server::storage::migrate::migrate(&config.data_dir, &dest, jobs).await?;
+    eprintln!(
+        "Copied {} files ({:.1} MB), {} already there, {} failed.",
+        s.copied,
+        s.copied_bytes as f64 / 1e6,
+        s.skipped,
+        s.failed.len()
+    );
+    for (key, why) in &s.failed {
+        eprintln!("  {key}: {why}");
+    }
+    if !s.failed.is_empty() {
+        anyhow::bail!(
+            "{} files were not copied; run the command again",
+            s.failed.len()
+        );
+    }
+    eprintln!(
+        "Done. Start wavekeep with WAVEKEEP_STORAGE={} to serve from it.",
+        dest.location()
+    );
+    Ok(())
 }
 
 async fn state(config: &Config) -> anyhow::Result<server::ServerState> {

@@ -289,3 +289,72 @@ pub async fn refresh_storage(db: &Db, user_id: i64) -> Result<StorageRefresh, Ap
         previous_bytes: previous,
     })
 }
+
+/// A process is shown while its heartbeat is younger than this.
+pub const INSTANCE_STALE_MS: i64 = 30_000;
+
+/// Writes this process's row (at start and every few seconds after).
+pub async fn instance_heartbeat(
+    db: &Db,
+    me: &super::InstanceRow,
+    worker: &str,
+) -> Result<(), AppError> {
+    let now = crate::db::now_ms();
+    sqlx::query(
+        "INSERT INTO instances (id, version, host, addr, worker, started_at, seen_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (id) DO UPDATE SET seen_at = $7",
+    )
+    .bind(&me.id)
+    .bind(&me.version)
+    .bind(&me.host)
+    .bind(&me.addr)
+    .bind(worker)
+    .bind(me.started_at_ms)
+    .bind(now)
+    .execute(db.pool())
+    .await?;
+    // Rows of processes that died without a word, long gone.
+    sqlx::query("DELETE FROM instances WHERE seen_at < $1")
+        .bind(now - 24 * 3600 * 1000)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Removes this process's row (a clean stop).
+pub async fn instance_gone(db: &Db, id: &str) -> Result<(), AppError> {
+    sqlx::query("DELETE FROM instances WHERE id = $1")
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Every process seen lately, oldest first, with the jobs it runs now.
+pub async fn instances(db: &Db) -> Result<Vec<super::InstanceRow>, AppError> {
+    let rows: Vec<(String, String, String, String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT i.id, i.version, i.host, i.addr, i.started_at, i.seen_at, \
+           (SELECT COUNT(*) FROM jobs j WHERE j.state = 'running' AND j.lease_owner = i.worker) \
+         FROM instances i WHERE i.seen_at >= $1 ORDER BY i.started_at, i.id",
+    )
+    .bind(crate::db::now_ms() - INSTANCE_STALE_MS)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, version, host, addr, started_at_ms, seen_at_ms, running_jobs)| {
+                super::InstanceRow {
+                    id,
+                    version,
+                    host,
+                    addr,
+                    started_at_ms,
+                    seen_at_ms,
+                    running_jobs,
+                }
+            },
+        )
+        .collect())
+}

@@ -43,6 +43,27 @@ pub struct Performance {
     /// Transcription, when a provider is set up.
     #[serde(default)]
     pub transcription: Option<crate::transcripts::TranscriptionStats>,
+    /// The process that answered (its `InstanceRow::id`).
+    #[serde(default)]
+    pub answered_by: String,
+    /// Every wavekeep process on this database seen lately, oldest first.
+    #[serde(default)]
+    pub instances: Vec<InstanceRow>,
+}
+
+/// One wavekeep process serving this deployment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceRow {
+    pub id: String,
+    pub version: String,
+    /// Host name and listening address.
+    pub host: String,
+    pub addr: String,
+    pub started_at_ms: i64,
+    /// Its last heartbeat.
+    pub seen_at_ms: i64,
+    /// Jobs its workers are running now.
+    pub running_jobs: i64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -205,6 +205,8 @@ pub async fn performance(state: &AppState) -> Result<Performance, AppError> {
         alerts: Vec::new(),
         slow_queries: view.slow.clone(),
         transcription: crate::transcripts::service::stats(state).await?,
+        answered_by: state.instance_id.clone(),
+        instances: admin_db::instances(&state.db).await?,
     };
     perf.alerts = alerts(&perf, &view.recent, &state.settings.alerts);
     Ok(perf)

@@ -157,6 +157,12 @@ pub async fn logout(state: &AppState, headers: &http::HeaderMap) -> Result<(), A
         let hash = hash_token(&token);
         db::delete_session(&state.db, &hash).await?;
         state.viewers.invalidate(&hash).await;
+        // Every process drops it before the answer (their caches hold
+        // resolved sessions for up to 30 s).
+        state
+            .caches
+            .tell_peers(&format!("{}{hash}", crate::tracks::cache::VIEWER))
+            .await;
     }
     Ok(())
 }
@@ -230,6 +236,10 @@ pub async fn set_role(
     }
     db::set_role(&state.db, user_id, role).await?;
     state.viewers.invalidate_user(user_id);
+    state
+        .caches
+        .tell_peers(&format!("{}{user_id}", crate::tracks::cache::USER))
+        .await;
     tracing::info!(
         user.id = user_id,
         role = role.as_str(),

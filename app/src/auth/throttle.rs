@@ -77,13 +77,61 @@ pub async fn undo(db: &Db, limits: &[Limit]) {
     }
 }
 
+/// A token bucket for the whole deployment (GCRA): one request per
+/// `interval`, up to `burst` at once. Lets the request through (`Ok(None)`)
+/// or says how long to wait (`Ok(Some(secs))`). One atomic upsert that only
+/// moves the bucket on when the request fits, so parallel requests on
+/// several instances cannot pass together. `key` is stored as given (the
+/// caller hashes credentials).
+pub async fn take_token(
+    db: &Db,
+    key: &str,
+    interval: Duration,
+    burst: u32,
+) -> Result<Option<u64>, AppError> {
+    let now = now_ms();
+    let t = (interval.as_millis() as i64).max(1);
+    let limit = t * i64::from(burst.max(1));
+    // tat' = max(tat, now) + t, allowed while tat' - now <= burst * t.
+    let taken: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO rate_buckets (key, tat) VALUES ($1, $2 + $3) \
+         ON CONFLICT (key) DO UPDATE SET \
+           tat = (CASE WHEN rate_buckets.tat > $2 THEN rate_buckets.tat ELSE $2 END) + $3 \
+         WHERE (CASE WHEN rate_buckets.tat > $2 THEN rate_buckets.tat ELSE $2 END) + $3 - $2 <= $4 \
+         RETURNING tat",
+    )
+    .bind(key)
+    .bind(now)
+    .bind(t)
+    .bind(limit)
+    .fetch_optional(db.pool())
+    .await?;
+    if taken.is_some() {
+        return Ok(None);
+    }
+    let tat: i64 = sqlx::query_scalar("SELECT tat FROM rate_buckets WHERE key = $1")
+        .bind(key)
+        .fetch_optional(db.pool())
+        .await?
+        .unwrap_or(now);
+    // The next request fits once tat + t - now <= limit.
+    let wait_ms = (tat + t - limit - now).max(1) as u64;
+    Ok(Some(wait_ms.div_ceil(1000)))
+}
+
 /// Windows that ended more than a day ago (the longest window is an hour).
 pub async fn delete_expired(db: &Db) -> Result<u64, AppError> {
-    Ok(
-        sqlx::query("DELETE FROM throttle_hits WHERE window_start < $1")
-            .bind(now_ms() - 24 * 3600 * 1000)
-            .execute(db.pool())
-            .await?
-            .rows_affected(),
-    )
+    let day_ago = now_ms() - 24 * 3600 * 1000;
+    let windows = sqlx::query("DELETE FROM throttle_hits WHERE window_start < $1")
+        .bind(day_ago)
+        .execute(db.pool())
+        .await?
+        .rows_affected();
+    // A bucket whose time is long past is full again: the same as no row.
+    let buckets = sqlx::query("DELETE FROM rate_buckets WHERE tat < $1")
+        .bind(day_ago)
+        .execute(db.pool())
+        .await?
+        .rows_affected();
+    Ok(windows + buckets)
 }

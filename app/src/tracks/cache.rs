@@ -22,6 +22,10 @@ pub type ListKey = (Option<i64>, ListQuery);
 pub const CHANGED_CHANNEL: &str = "wavekeep_catalog";
 /// Prefix of a `CHANGED_CHANNEL` payload saying a track's transcript changed.
 const SPOKEN: &str = "spoken:";
+/// Prefixes of payloads about signed-in people (`auth::session::ViewerCache`):
+/// a session that ended (its credential hash), a user whose role changed.
+pub const VIEWER: &str = "viewer:";
+pub const USER: &str = "user:";
 
 /// A listing page as the JSON API sends it: encoded once, with its gzip
 /// form and ETag, for as long as no change came after `epoch`.
@@ -115,36 +119,34 @@ impl TrackCaches {
     /// processes on the same PostgreSQL database drop theirs too.
     pub async fn changed(&self, id: Option<i64>) {
         self.forget(id).await;
-        if let Some(db) = self.peers.clone() {
-            let payload = id.map(|i| i.to_string()).unwrap_or_default();
-            tokio::spawn(async move {
-                let sent = sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(CHANGED_CHANNEL)
-                    .bind(payload)
-                    .execute(db.pool())
-                    .await;
-                if let Err(e) = sent {
-                    tracing::warn!(error = %e, "could not tell other processes about a change");
-                }
-            });
-        }
+        self.tell_later(id.map(|i| i.to_string()).unwrap_or_default());
     }
 
     /// Track `id`'s transcript changed: its page and the search results
     /// go, here and (PostgreSQL) in the other processes.
     pub async fn spoken_changed(&self, id: i64) {
         self.forget_spoken(id).await;
-        if let Some(db) = self.peers.clone() {
-            tokio::spawn(async move {
-                let sent = sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(CHANGED_CHANNEL)
-                    .bind(format!("{SPOKEN}{id}"))
-                    .execute(db.pool())
-                    .await;
-                if let Err(e) = sent {
-                    tracing::warn!(error = %e, "could not tell other processes about a change");
-                }
-            });
+        self.tell_later(format!("{SPOKEN}{id}"));
+    }
+
+    /// Tells the other processes (PostgreSQL) `payload` without waiting.
+    fn tell_later(&self, payload: String) {
+        let this = self.clone();
+        tokio::spawn(async move { this.tell_peers(&payload).await });
+    }
+
+    /// Tells the other processes on this PostgreSQL database `payload` on
+    /// `CHANGED_CHANNEL` (ids only: NOTIFY carries at most 8,000 bytes);
+    /// nothing on SQLite (one process).
+    pub async fn tell_peers(&self, payload: &str) {
+        let Some(db) = &self.peers else { return };
+        let sent = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANGED_CHANNEL)
+            .bind(payload)
+            .execute(db.pool())
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "could not tell other processes about a change");
         }
     }
 

@@ -166,6 +166,19 @@ impl LocalDisk {
         }
     }
 
+    pub async fn count_files(&self, top: &str) -> std::io::Result<usize> {
+        let dir = self.root.join(top);
+        tokio::task::spawn_blocking(move || {
+            walkdir::WalkDir::new(dir)
+                .into_iter()
+                .flatten()
+                .filter(|e| e.file_type().is_file())
+                .count()
+        })
+        .await
+        .map_err(std::io::Error::other)
+    }
+
     pub async fn recent_objects(
         &self,
         min_age: Duration,

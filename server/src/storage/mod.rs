@@ -1,8 +1,9 @@
 //! Where bytes live: content-addressed audio objects, the files jobs derive
 //! from them (peaks, previews), and the local spool where bytes still
 //! arriving wait — behind one small interface, [`Storage`], that every
-//! backend provides (today the local disk; object storage next). Nothing
-//! outside this room builds a storage path or key by hand.
+//! backend provides: the local disk (`local`, the default) and S3-compatible
+//! object storage (`object`). Nothing outside this room builds a storage
+//! path or key by hand.
 //!
 //! ```text
 //! objects/ab/cd/<sha256>     complete files, named by their content
@@ -16,6 +17,8 @@
 
 mod keys;
 mod local;
+pub mod migrate;
+mod object;
 mod spool;
 pub mod sweep;
 
@@ -25,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::files::{Derived, FileStore, Read};
+use app::settings::ObjectStoreSettings;
 use bytes::Bytes;
 use futures::Stream;
 
@@ -45,6 +49,7 @@ pub struct Storage {
 #[derive(Clone)]
 enum Backend {
     Local(Arc<local::LocalDisk>),
+    Object(Arc<object::ObjectStorage>),
 }
 
 impl Storage {
@@ -56,11 +61,37 @@ impl Storage {
         }
     }
 
-    /// Creates what the backend and the spool need (at start-up).
-    pub fn init(&self) -> std::io::Result<()> {
+    /// Stored files in an S3-compatible bucket; the spool under `data_dir`.
+    pub fn object(data_dir: &Path, settings: &ObjectStoreSettings) -> std::io::Result<Self> {
+        Ok(Storage {
+            backend: Backend::Object(Arc::new(object::ObjectStorage::new(settings)?)),
+            spool: Spool::new(data_dir),
+        })
+    }
+
+    /// The storage the settings ask for.
+    pub fn open(settings: &app::settings::Settings) -> std::io::Result<Self> {
+        match &settings.object_store {
+            None => Ok(Self::local(&settings.data_dir)),
+            Some(s) => Self::object(&settings.data_dir, s),
+        }
+    }
+
+    /// Creates what the backend and the spool need, and checks that an
+    /// object store answers (at start-up).
+    pub async fn init(&self) -> std::io::Result<()> {
         self.spool.init()?;
         match &self.backend {
             Backend::Local(l) => l.init(),
+            Backend::Object(o) => o.init().await,
+        }
+    }
+
+    /// Where stored files live, for people: a folder or `s3://bucket/prefix`.
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::Local(l) => l.path_of("objects").display().to_string(),
+            Backend::Object(o) => o.location().to_string(),
         }
     }
 
@@ -81,6 +112,7 @@ impl Storage {
     ) -> std::io::Result<String> {
         match &self.backend {
             Backend::Local(l) => l.put_object(src, sha256, synced).await,
+            Backend::Object(o) => o.put_object(src, sha256).await,
         }
     }
 
@@ -94,6 +126,7 @@ impl Storage {
         let key = derived_key(sha256, file);
         match &self.backend {
             Backend::Local(l) => l.write_atomic(&key, bytes, &self.spool).await?,
+            Backend::Object(o) => o.write(&key, bytes).await?,
         }
         Ok(key)
     }
@@ -108,20 +141,20 @@ impl Storage {
         let key = derived_key(sha256, file);
         match &self.backend {
             Backend::Local(l) => l.move_in(src, &key).await?,
+            Backend::Object(o) => o.move_in(src, &key).await?,
         }
         Ok(key)
     }
 
     pub async fn exists(&self, key: &str) -> bool {
-        match &self.backend {
-            Backend::Local(l) => l.len(key).await.ok().flatten().is_some(),
-        }
+        self.len(key).await.ok().flatten().is_some()
     }
 
     /// The size of the file behind `key`; `None` when there is none.
     pub async fn len(&self, key: &str) -> std::io::Result<Option<u64>> {
         match &self.backend {
             Backend::Local(l) => l.len(key).await,
+            Backend::Object(o) => o.len(key).await,
         }
     }
 
@@ -134,6 +167,7 @@ impl Storage {
     ) -> std::io::Result<ByteStream> {
         match &self.backend {
             Backend::Local(l) => l.read_range(key, start, count).await,
+            Backend::Object(o) => o.read_range(key, start, count).await,
         }
     }
 
@@ -141,14 +175,23 @@ impl Storage {
     pub async fn read(&self, key: &str) -> std::io::Result<Option<Vec<u8>>> {
         match &self.backend {
             Backend::Local(l) => l.read(key).await,
+            Backend::Object(o) => o.read(key).await,
         }
     }
 
     /// A local file with the content of `key`, for the decoders (which read
-    /// files): the local backend's own file.
-    pub async fn local_copy(&self, key: &str) -> std::io::Result<PathBuf> {
+    /// files): the local backend's own file, or a download into the spool
+    /// that goes when the copy is dropped.
+    pub async fn local_copy(&self, key: &str) -> std::io::Result<LocalCopy> {
         match &self.backend {
-            Backend::Local(l) => Ok(l.path_of(key)),
+            Backend::Local(l) => Ok(LocalCopy {
+                path: l.path_of(key),
+                temporary: false,
+            }),
+            Backend::Object(o) => Ok(LocalCopy {
+                path: o.download(key, &self.spool).await?,
+                temporary: true,
+            }),
         }
     }
 
@@ -156,6 +199,7 @@ impl Storage {
     pub async fn delete_object(&self, sha256: &str) -> std::io::Result<bool> {
         match &self.backend {
             Backend::Local(l) => l.delete(&object_key(sha256)).await,
+            Backend::Object(o) => o.delete(&object_key(sha256)).await,
         }
     }
 
@@ -163,6 +207,7 @@ impl Storage {
     pub async fn delete_derived(&self, sha256: &str) -> std::io::Result<()> {
         match &self.backend {
             Backend::Local(l) => l.delete_derived(sha256).await,
+            Backend::Object(o) => o.delete_derived(sha256).await,
         }
     }
 
@@ -176,6 +221,65 @@ impl Storage {
     ) -> std::io::Result<Vec<String>> {
         match &self.backend {
             Backend::Local(l) => l.recent_objects(min_age, max_age).await,
+            Backend::Object(o) => o.recent_objects(min_age, max_age).await,
+        }
+    }
+}
+
+impl Storage {
+    /// Where a client may fetch `key` itself: a presigned object-storage URL
+    /// valid for `ttl` whose answer carries the `response` headers, when the
+    /// backend is object storage set to redirect; else `None` (proxy it).
+    pub async fn presigned_get(
+        &self,
+        key: &str,
+        ttl: Duration,
+        response: &[(&str, String)],
+    ) -> std::io::Result<Option<String>> {
+        match &self.backend {
+            Backend::Local(_) => Ok(None),
+            Backend::Object(o) => o.presigned_get(key, ttl, response).await,
+        }
+    }
+
+    /// How many files are stored under `top` (`objects` or `derived`): for
+    /// the dashboard and checks, not for hot paths (it lists them all).
+    pub async fn count_files(&self, top: &str) -> std::io::Result<usize> {
+        if top != "objects" && top != "derived" {
+            return Ok(0);
+        }
+        match &self.backend {
+            Backend::Local(l) => l.count_files(top).await,
+            Backend::Object(o) => o.count_files(top).await,
+        }
+    }
+}
+
+/// A stored file as a local path, for code that reads files. A download
+/// (object storage) is removed when this is dropped.
+#[derive(Debug)]
+pub struct LocalCopy {
+    path: PathBuf,
+    temporary: bool,
+}
+
+impl std::ops::Deref for LocalCopy {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for LocalCopy {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for LocalCopy {
+    fn drop(&mut self) {
+        if self.temporary {
+            let _ = std::fs::remove_file(&self.path);
         }
     }
 }

@@ -13,39 +13,34 @@
 //! drop everything and cache again: a change made while this process was not
 //! listening is never served stale.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Notify;
 
 use app::jobs::db as q;
-use app::tracks::cache::{TrackCaches, CHANGED_CHANNEL};
+use app::state::AppState;
+use app::tracks::cache::{CHANGED_CHANNEL, USER, VIEWER};
 
 /// How often the listener pings itself, and how long it waits for one.
 const PING_EVERY: Duration = Duration::from_millis(250);
 const PING_TIMEOUT: Duration = Duration::from_millis(1000);
 
 /// On PostgreSQL, wakes this process's workers whenever any process enqueues
-/// (LISTEN on the queue's channel) and drops cached pages other processes
-/// changed; reconnects after errors. On SQLite (one process) the in-process
-/// wake-up is enough and this returns at once.
-pub async fn listen_for_enqueues(db: app::db::Db, wake: Arc<Notify>, caches: TrackCaches) {
-    if db.backend() != app::db::Backend::Postgres {
+/// (LISTEN on the queue's channel) and drops cached pages and sessions other
+/// processes changed; reconnects after errors. On SQLite (one process) the
+/// in-process wake-up is enough and this returns at once.
+pub async fn listen_for_enqueues(state: AppState) {
+    if state.db.backend() != app::db::Backend::Postgres {
         return;
     }
-    let url = db.url().clone();
-    listen_via(url, db, wake, caches).await
+    let url = state.db.url().clone();
+    listen_via(url, state).await
 }
 
 /// `listen_for_enqueues` with its LISTEN connection to `url` (the tests put
-/// a proxy they can cut in between); pings go through `db`'s pool.
-pub async fn listen_via(
-    url: SecretString,
-    db: app::db::Db,
-    wake: Arc<Notify>,
-    caches: TrackCaches,
-) {
+/// a proxy they can cut in between); pings go through the state's pool.
+pub async fn listen_via(url: SecretString, state: AppState) {
+    let (db, caches, wake) = (&state.db, &state.caches, state.queue.wake());
     let ping_channel = format!("wk_ping_{}", &app::auth::session::new_token()[..16]);
     let mut pause = Duration::from_millis(100);
     loop {
@@ -74,6 +69,7 @@ pub async fn listen_via(
             tracing::info!("listening for other processes' changes again");
         }
         caches.set_deaf(false).await;
+        state.viewers.invalidate_all();
         wake.notify_waiters();
         pause = Duration::from_millis(100);
         let mut heard_at = Instant::now();
@@ -85,7 +81,7 @@ pub async fn listen_via(
                     Ok(Some(n)) => {
                         heard_at = Instant::now();
                         if n.channel() == CHANGED_CHANNEL {
-                            caches.heard(n.payload()).await;
+                            heard(&state, n.payload()).await;
                         } else if n.channel() == q::WAKE_CHANNEL {
                             wake.notify_waiters();
                         }
@@ -115,5 +111,19 @@ pub async fn listen_via(
         );
         caches.set_deaf(true).await;
         wake.notify_waiters();
+    }
+}
+
+/// Acts on a change another process announced on `CHANGED_CHANNEL`.
+async fn heard(state: &AppState, payload: &str) {
+    if let Some(hash) = payload.strip_prefix(VIEWER) {
+        state.viewers.invalidate(hash).await;
+    } else if let Some(id) = payload.strip_prefix(USER) {
+        match id.parse::<i64>() {
+            Ok(id) => state.viewers.invalidate_user(id),
+            Err(_) => state.viewers.invalidate_all(),
+        }
+    } else {
+        state.caches.heard(payload).await;
     }
 }

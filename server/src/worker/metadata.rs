@@ -9,7 +9,7 @@ use std::time::Duration;
 use app::jobs::db::NewJob;
 use app::media::db::Step;
 
-use super::asset::{self, retry, sandbox_err};
+use super::asset::{self, retry, sandbox_err, write_retry};
 use super::{Job, JobContext, JobFuture};
 use crate::media::sandbox::MediaPool;
 use crate::state::ServerState;
@@ -48,7 +48,7 @@ impl Job for Metadata {
                 .storage
                 .local_copy(&a.storage_key)
                 .await
-                .map_err(retry("reading the stored file"))?;
+                .map_err(write_retry("copying the stored file here"))?;
             let info = pool
                 .probe(&path, Duration::from_secs(60))
                 .await

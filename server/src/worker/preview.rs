@@ -41,7 +41,7 @@ impl Job for Preview {
             let path = storage
                 .local_copy(&a.storage_key)
                 .await
-                .map_err(retry("reading the stored file"))?;
+                .map_err(write_retry("copying the stored file here"))?;
             // Encoding must run at least 5x real time, with a minute to spare.
             let budget = Duration::from_secs(60)
                 + Duration::from_millis(a.duration_ms.unwrap_or(0).max(0) as u64 / 5);

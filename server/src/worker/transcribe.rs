@@ -20,7 +20,7 @@ use app::telemetry as t;
 use app::transcripts::db::Begin;
 use app::transcripts::gate::{self, Outcome, Wait};
 
-use super::asset::{self, retry, sandbox_err};
+use super::asset::{self, retry, sandbox_err, write_retry};
 use super::{Job, JobContext, JobError, JobFuture};
 use crate::media::sandbox::MediaPool;
 use crate::state::ServerState;
@@ -198,7 +198,7 @@ impl Work<'_> {
             .storage
             .local_copy(key)
             .await
-            .map_err(retry("reading the stored file"))?;
+            .map_err(write_retry("copying the stored file here"))?;
         let cuts: Option<Vec<i64>> = progress
             .plan
             .as_ref()

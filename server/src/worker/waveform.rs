@@ -50,7 +50,7 @@ impl Job for Waveform {
             let path = storage
                 .local_copy(&a.storage_key)
                 .await
-                .map_err(retry("reading the stored file"))?;
+                .map_err(write_retry("copying the stored file here"))?;
             let frames = a.frames.unwrap_or(0).max(0) as u64;
             let fine_spp = u32::try_from(frames.div_ceil(FINE_POINTS).max(32)).unwrap_or(u32::MAX);
             // Decoding must run at least 20x real time, with a minute to spare.

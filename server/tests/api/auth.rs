@@ -214,6 +214,81 @@ async fn expired_sessions_stop_working_and_are_swept(b: Backend) {
     assert_eq!(viewer(&app, &live).await["email"], "old@example.com");
 }
 
+/// Two processes on one PostgreSQL database: a session the other process
+/// has cached ends there the moment a logout here returns, and a role
+/// change here holds there at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_logout_and_role_changes_hold_in_every_process() {
+    if !crate::helpers::pg_enabled() {
+        eprintln!("postgres variant not run: WAVEKEEP_TEST_PG_URL is not set");
+        return;
+    }
+    crate::helpers::bounded(async {
+        let app = TestApp::new(Backend::Postgres).await;
+        let other = app.second_state().await;
+        let listen = tokio::spawn(server::worker::listen_for_enqueues(other.app.clone()));
+        let other_router = server::router(other.clone());
+        let seen_there = |cookie: String| {
+            let router = other_router.clone();
+            async move {
+                let res = crate::helpers::send_via(
+                    router,
+                    with_cookie(form("/api/viewer", &[]), &cookie),
+                    "127.0.0.1",
+                )
+                .await;
+                assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+                res.json()
+            }
+        };
+        // The other process subscribes.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+        let root = app.admin("root@example.com").await;
+        let cookie = app.register("max@example.com").await;
+        let max = crate::helpers::user_id(&app, "max@example.com").await;
+        // Cached over there now.
+        assert_eq!(seen_there(cookie.clone()).await["role"], "User");
+        assert_eq!(seen_there(cookie.clone()).await["role"], "User");
+        let res = app
+            .send(with_cookie(
+                form(
+                    "/api/admin/set_role",
+                    &[("user_id", &max.to_string()), ("role", "Admin")],
+                ),
+                &root,
+            ))
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+        let mut role = serde_json::Value::Null;
+        for _ in 0..50 {
+            role = seen_there(cookie.clone()).await["role"].clone();
+            if role == "Admin" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(role, "Admin", "the role change reached the other process");
+
+        let res = app
+            .send(with_cookie(form("/api/logout", &[]), &cookie))
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+        let mut after = serde_json::Value::Bool(true);
+        for _ in 0..50 {
+            after = seen_there(cookie.clone()).await;
+            if after.is_null() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(after, serde_json::Value::Null, "logged out there too");
+        listen.abort();
+        other.db.close().await;
+    })
+    .await;
+}
+
 crate::both_backends!(
     expired_sessions_stop_working_and_are_swept,
     register_sets_a_safe_cookie_and_signs_in,

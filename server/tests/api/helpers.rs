@@ -64,6 +64,37 @@ macro_rules! both_backends {
     };
 }
 
+/// The suite's S3 bucket (`scripts/test` starts SeaweedFS on loopback and
+/// sets `WAVEKEEP_TEST_S3_*`), under a prefix of this test's own; `None`
+/// when none is set up (a panic when the test command promised one,
+/// `WAVEKEEP_TEST_REQUIRE_S3=1`).
+pub fn s3_settings() -> Option<app::settings::ObjectStoreSettings> {
+    let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
+    let Some(endpoint) = var("WAVEKEEP_TEST_S3_ENDPOINT") else {
+        if std::env::var("WAVEKEEP_TEST_REQUIRE_S3").is_ok_and(|v| v == "1") {
+            panic!("WAVEKEEP_TEST_REQUIRE_S3=1 but WAVEKEEP_TEST_S3_ENDPOINT is not set");
+        }
+        return None;
+    };
+    Some(app::settings::ObjectStoreSettings {
+        bucket: var("WAVEKEEP_TEST_S3_BUCKET").unwrap_or_else(|| "wavekeep-test".into()),
+        prefix: format!("t-{}-{:08x}", std::process::id(), rand::random::<u32>()),
+        endpoint: Some(endpoint),
+        region: Some("us-east-1".into()),
+        access_key_id: var("WAVEKEEP_TEST_S3_ACCESS_KEY_ID"),
+        secret_access_key: var("WAVEKEEP_TEST_S3_SECRET_ACCESS_KEY").map(Into::into),
+        allow_http: Some(true),
+        virtual_hosted: Some(false),
+        redirect: false,
+    })
+}
+
+/// Whether every test app stores its files in the S3 bucket
+/// (`WAVEKEEP_TEST_STORAGE=s3`: the suite run once more on object storage).
+pub fn suite_on_s3() -> bool {
+    std::env::var("WAVEKEEP_TEST_STORAGE").is_ok_and(|v| v == "s3")
+}
+
 /// Runs a test body with a time limit, so a wedged test fails with a message
 /// instead of stalling the whole run.
 pub async fn bounded(body: impl std::future::Future<Output = ()>) {
@@ -101,6 +132,9 @@ impl TestApp {
         settings.pool.min_connections = 0;
         // The test binary is not wavekeep: decoders run from the real binary.
         settings.media_exe = Some(env!("CARGO_BIN_EXE_wavekeep").into());
+        if suite_on_s3() {
+            settings.object_store = Some(s3_settings().expect("WAVEKEEP_TEST_S3_ENDPOINT"));
+        }
         tweak(&mut settings);
         let (database_url, pg_db) = match backend {
             Backend::Sqlite => (
@@ -158,6 +192,26 @@ impl TestApp {
     /// Starts the real server on an ephemeral loopback port.
     pub async fn spawn(&self) -> Spawned {
         spawn_state(self.state.clone()).await
+    }
+
+    /// How many files the storage holds under `top` (`objects`, `derived`),
+    /// on whichever backend this app uses.
+    pub async fn stored_files(&self, top: &str) -> usize {
+        self.state
+            .storage
+            .count_files(top)
+            .await
+            .expect("listing stored files")
+    }
+
+    /// The stored file behind `key`, in full.
+    pub async fn stored(&self, key: &str) -> Vec<u8> {
+        self.state
+            .storage
+            .read(key)
+            .await
+            .expect("reading a stored file")
+            .unwrap_or_else(|| panic!("no stored file {key}"))
     }
 
     pub async fn count(&self, table: &str) -> i64 {

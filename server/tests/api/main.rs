@@ -26,6 +26,7 @@ mod jobs;
 mod pages;
 mod real_server;
 mod security;
+mod storage;
 mod transcripts;
 mod uploads;
 mod worker;

@@ -390,11 +390,7 @@ async fn postgres_enqueue_in_another_process_wakes_workers_at_once() {
             poll: Duration::from_secs(60),
             ..settings()
         };
-        let listen = tokio::spawn(server::worker::listen_for_enqueues(
-            app.state.db.clone(),
-            app.state.queue.wake(),
-            app.state.caches.clone(),
-        ));
+        let listen = tokio::spawn(server::worker::listen_for_enqueues(app.state.app.clone()));
         let (stop, rx) = tokio::sync::watch::channel(false);
         let worker = Worker::new(
             app.state.clone(),

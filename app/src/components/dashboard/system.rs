@@ -57,6 +57,41 @@ pub fn Caches(caches: Memo<Vec<CacheStat>>) -> impl IntoView {
     }
 }
 
+/// Every wavekeep process on this database, the one that answered marked.
+#[component]
+fn Instances(perf: Performance) -> impl IntoView {
+    if perf.instances.is_empty() {
+        return view! { <p class="muted">"No heartbeat yet."</p> }.into_any();
+    }
+    let now = perf.now_ms;
+    view! {
+        <table class="table numeric" data-testid="instances">
+            <thead>
+                <tr><th>"Instance"</th><th>"Version"</th><th>"Host"</th><th>"Uptime"</th><th>"Running jobs"</th><th>"Last seen"</th></tr>
+            </thead>
+            <tbody>
+                {perf.instances.into_iter().map(|i| {
+                    let this = i.id == perf.answered_by;
+                    view! {
+                        <tr class:current=this>
+                            <td>
+                                <code>{i.id}</code>
+                                {this.then(|| view! { " " <span class="badge">"answered this page"</span> })}
+                            </td>
+                            <td>{i.version}</td>
+                            <td>{format!("{} ({})", i.host, i.addr)}</td>
+                            <td>{fmt::duration((now - i.started_at_ms).max(0))}</td>
+                            <td>{i.running_jobs}</td>
+                            <td>{format!("{} s ago", (now - i.seen_at_ms).max(0) / 1_000)}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
 #[component]
 pub fn System(perf: RwSignal<Performance>) -> impl IntoView {
     view! {
@@ -79,6 +114,8 @@ pub fn System(perf: RwSignal<Performance>) -> impl IntoView {
                         <dt>"Data directory"</dt><dd>{opt(disk.data_dir_bytes)}</dd>
                         <dt>"Disk"</dt><dd>{format!("{} free of {}", opt(disk.free_bytes), opt(disk.total_bytes))}</dd>
                     </dl>
+                    <h3>"Instances"</h3>
+                    <Instances perf=p.clone()/>
                     <h3>"Slow statements (over 100 ms)"</h3>
                     {if p.slow_queries.is_empty() {
                         view! { <p class="muted">"None since the start."</p> }.into_any()

@@ -237,4 +237,54 @@ async fn the_event_stream_sends_a_snapshot_every_second() {
     .await;
 }
 
-crate::both_backends!(performance_and_queue_status_answer_their_shape,);
+/// Two processes on one database: /admin lists both (id, version, uptime,
+/// running jobs) and says which one answered; a stopped one leaves the list.
+async fn the_dashboard_lists_every_instance(b: Backend) {
+    let app = TestApp::new(b).await;
+    let admin = app.admin("root@example.com").await;
+    let a = crate::helpers::spawn_state(app.state.clone()).await;
+    let b_server = crate::helpers::spawn_state(app.second_state().await).await;
+    let client = reqwest::Client::new();
+    let perf = |base: String| {
+        let (client, admin) = (client.clone(), admin.clone());
+        async move {
+            let res = client
+                .get(format!("{base}/api/admin/performance"))
+                .header("cookie", admin)
+                .send()
+                .await
+                .expect("performance");
+            assert_eq!(res.status(), 200);
+            res.json::<app::admin::Performance>().await.expect("json")
+        }
+    };
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        seen = perf(a.base.clone()).await.instances;
+        if seen.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    let from_a = perf(a.base.clone()).await;
+    let from_b = perf(b_server.base.clone()).await;
+    assert_ne!(from_a.answered_by, from_b.answered_by);
+    for p in [&from_a, &from_b] {
+        assert!(p.instances.iter().any(|i| i.id == p.answered_by), "{p:?}");
+    }
+    let row = &from_a.instances[0];
+    assert_eq!(row.version, env!("CARGO_PKG_VERSION"));
+    assert!(row.addr.starts_with("127.0.0.1:"), "{row:?}");
+    assert!(row.started_at_ms > 0 && row.seen_at_ms >= row.started_at_ms);
+    b_server.stop().await;
+    let left = perf(a.base.clone()).await;
+    assert_eq!(left.instances.len(), 1, "a clean stop removes its row");
+    assert_eq!(left.instances[0].id, left.answered_by);
+    a.stop().await;
+}
+
+crate::both_backends!(
+    performance_and_queue_status_answer_their_shape,
+    the_dashboard_lists_every_instance,
+);

@@ -297,11 +297,7 @@ async fn postgres_processes_share_invalidations() {
         )
         .await
         .expect("second process");
-        let listen = tokio::spawn(server::worker::listen_for_enqueues(
-            other.db.clone(),
-            other.queue.wake(),
-            other.caches.clone(),
-        ));
+        let listen = tokio::spawn(server::worker::listen_for_enqueues(other.app.clone()));
         let list = || async {
             app::tracks::api::list_cached(&other, None, Default::default())
                 .await
@@ -358,9 +354,7 @@ async fn postgres_cut_listen_connection_is_never_stale() {
         url.set_port(Some(proxy.port)).expect("port");
         let listen = tokio::spawn(server::worker::listen_via(
             url.as_str().to_string().into(),
-            other.db.clone(),
-            other.queue.wake(),
-            other.caches.clone(),
+            other.app.clone(),
         ));
         let title = || async {
             app::tracks::api::list_cached(&other, None, Default::default())

@@ -8,7 +8,7 @@ use http::{header, Request, StatusCode};
 use super::*;
 use crate::audio;
 use crate::helpers::{form, get, user_id, with_cookie, Backend, TestApp};
-use crate::uploads::{api_key, post_track, process, walk};
+use crate::uploads::{api_key, post_track, process};
 
 async fn streams_ranges_previews_and_signed_links(b: Backend) {
     let app = TestApp::new(b).await;
@@ -308,8 +308,7 @@ async fn deleting_a_track_frees_its_storage(b: Backend) {
         .expect("used")
     };
     assert_eq!(used().await, (one.len() + two.len()) as i64);
-    let objects = app.state.settings.data_dir.join("objects");
-    assert_eq!(walk(&objects), 2);
+    assert_eq!(app.stored_files("objects").await, 2);
     let id = |i: usize| ids[i].to_string();
 
     // Others cannot delete (public: 403), the owner can.
@@ -340,7 +339,11 @@ async fn deleting_a_track_frees_its_storage(b: Backend) {
     );
     assert_eq!(all_pages(&app, "", None).await.len(), 2);
     process(&app).await;
-    assert_eq!(walk(&objects), 1, "the purge job removed the file");
+    assert_eq!(
+        app.stored_files("objects").await,
+        1,
+        "the purge job removed the file"
+    );
 
     // A file another track still uses stays.
     let res = app
@@ -352,7 +355,7 @@ async fn deleting_a_track_frees_its_storage(b: Backend) {
     assert_eq!(res.status, StatusCode::OK);
     process(&app).await;
     assert_eq!(used().await, one.len() as i64);
-    assert_eq!(walk(&objects), 1);
+    assert_eq!(app.stored_files("objects").await, 1);
     let res = app
         .send(with_cookie(
             form("/api/tracks/delete", &[("id", &id(2))]),
@@ -362,8 +365,8 @@ async fn deleting_a_track_frees_its_storage(b: Backend) {
     assert_eq!(res.status, StatusCode::OK);
     process(&app).await;
     assert_eq!(used().await, 0);
-    assert_eq!(walk(&objects), 0);
-    assert_eq!(walk(&app.state.settings.data_dir.join("derived")), 0);
+    assert_eq!(app.stored_files("objects").await, 0);
+    assert_eq!(app.stored_files("derived").await, 0);
     assert_eq!(app.count("assets").await, 0);
     let res = app
         .send(with_cookie(

@@ -85,7 +85,12 @@ async fn a_full_disk_is_a_clear_error_and_nothing_partial_is_kept(b: Backend) {
         return;
     };
     let data = disk.path.clone();
-    let app = TestApp::with(b, |s| s.data_dir = data.clone()).await;
+    // Stored files on the small disk too, whatever the suite's storage.
+    let app = TestApp::with(b, |s| {
+        s.data_dir = data.clone();
+        s.object_store = None;
+    })
+    .await;
     let cookie = app.register("ana@example.com").await;
     let key = api_key(&app, &cookie).await;
     let wav = std::fs::read(crate::audio::wav(5.0)).expect("wav");

@@ -140,9 +140,7 @@ pub async fn every_asset_has_its_file(app: &TestApp) {
         .await
         .expect("assets");
     for (key, sha) in rows {
-        let path = app.state.settings.data_dir.join(&key);
-        let bytes =
-            std::fs::read(&path).unwrap_or_else(|e| panic!("asset file {key} is missing: {e}"));
+        let bytes = app.stored(&key).await;
         assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), sha);
     }
 }
