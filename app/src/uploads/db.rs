@@ -184,16 +184,17 @@ pub async fn renew_lease(db: &Db, id: &str, token: &str, ttl: Duration) -> Resul
     Ok(kept > 0)
 }
 
-/// Records a PATCH's fsynced bytes and ends its lease.
+/// Records a PATCH's fsynced bytes and ends its lease; false (nothing
+/// recorded) when the lease is no longer `token`'s.
 pub async fn record_received(
     db: &Db,
     id: &str,
     token: &str,
     received: i64,
     expires_at: i64,
-) -> Result<(), AppError> {
+) -> Result<bool, AppError> {
     let _turn = db.write_turn().await;
-    sqlx::query(
+    let kept = sqlx::query(
         "UPDATE uploads SET received = $1, expires_at = $2, updated_at = $3, lock_token = NULL, lock_until = NULL \
          WHERE id = $4 AND lock_token = $5",
     )
@@ -203,8 +204,9 @@ pub async fn record_received(
     .bind(id)
     .bind(token)
     .execute(db.pool())
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    Ok(kept > 0)
 }
 
 /// Ends leases held with `token` (one upload's, or a concatenation's

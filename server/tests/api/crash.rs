@@ -235,4 +235,130 @@ async fn kill_9_mid_processing_loses_nothing_and_repeats_nothing(b: Backend) {
     }
 }
 
-crate::both_backends!(kill_9_mid_processing_loses_nothing_and_repeats_nothing);
+/// kill -9 of the instance receiving a PATCH: another instance (here on the
+/// same database and spool) continues the upload from the offset the
+/// database holds as soon as the dead one's lease runs out, within seconds
+/// (the lease is short and kept alive by a heartbeat while a PATCH runs).
+async fn kill_9_mid_patch_frees_the_upload_within_seconds(b: Backend) {
+    use base64::Engine;
+    let app = TestApp::new(b).await;
+    app.register("ana@example.com").await;
+    let key = app::auth::service::create_api_key_for_email(&app.state, "ana@example.com", "crash")
+        .await
+        .expect("key")
+        .secret;
+    let data = tempfile::tempdir().expect("data dir");
+    let (port_a, port_b) = (free_port(), free_port());
+    let (base_a, base_b) = (
+        format!("http://127.0.0.1:{port_a}"),
+        format!("http://127.0.0.1:{port_b}"),
+    );
+    let mut a = start(data.path(), &app.database_url, port_a);
+    let _b = start(data.path(), &app.database_url, port_b);
+    wait_ready(&base_a).await;
+    wait_ready(&base_b).await;
+    let file: Vec<u8> = (0..3 * 1024 * 1024u32)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    let client = reqwest::Client::new();
+    let name = base64::engine::general_purpose::STANDARD.encode("big.bin");
+    let created = client
+        .post(format!("{base_a}/api/uploads"))
+        .bearer_auth(&key)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", file.len().to_string())
+        .header("Upload-Metadata", format!("filename {name}"))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status(), 201);
+    let location = created.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+
+    // A PATCH on A sends 1 MiB, then hangs; A dies under it.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    tx.send(Ok(file[..1024 * 1024].to_vec()))
+        .await
+        .expect("send");
+    let body = reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let hanging = tokio::spawn(
+        client
+            .patch(format!("{base_a}{location}"))
+            .bearer_auth(&key)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Offset", "0")
+            .header("Content-Type", "application/offset+octet-stream")
+            .body(body)
+            .send(),
+    );
+    let lease = || async {
+        sqlx::query_scalar::<_, Option<String>>("SELECT lock_token FROM uploads")
+            .fetch_one(app.state.db.pool())
+            .await
+            .expect("lease")
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lease().await.is_none() {
+        assert!(Instant::now() < deadline, "the PATCH never took its lease");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.0.kill().expect("kill -9");
+    let _ = a.0.wait();
+    let killed_at = Instant::now();
+    drop(tx);
+    let _ = hanging.await;
+
+    // B: the offset the database holds, and the upload is taken up again
+    // once the dead lease runs out.
+    let head = client
+        .head(format!("{base_b}{location}"))
+        .bearer_auth(&key)
+        .header("Tus-Resumable", "1.0.0")
+        .send()
+        .await
+        .expect("head");
+    let offset: usize = head.headers()["upload-offset"]
+        .to_str()
+        .expect("offset")
+        .parse()
+        .expect("number");
+    assert_eq!(offset, 0, "the killed PATCH recorded nothing");
+    let finished = loop {
+        let res = client
+            .patch(format!("{base_b}{location}"))
+            .bearer_auth(&key)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Offset", offset.to_string())
+            .header("Content-Type", "application/offset+octet-stream")
+            .body(file[offset..].to_vec())
+            .send()
+            .await
+            .expect("patch");
+        match res.status().as_u16() {
+            204 => break killed_at.elapsed(),
+            423 => {
+                assert!(
+                    killed_at.elapsed() < Duration::from_secs(15),
+                    "the dead instance's lease was never freed"
+                );
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            other => panic!("PATCH on B: {other}"),
+        }
+    };
+    assert!(finished < Duration::from_secs(12), "{finished:?}");
+    let sha: String = sqlx::query_scalar("SELECT sha256 FROM assets")
+        .fetch_one(app.state.db.pool())
+        .await
+        .expect("asset");
+    use sha2::Digest;
+    assert_eq!(sha, hex::encode(sha2::Sha256::digest(&file)));
+}
+
+crate::both_backends!(
+    kill_9_mid_processing_loses_nothing_and_repeats_nothing,
+    kill_9_mid_patch_frees_the_upload_within_seconds,
+);

@@ -26,9 +26,54 @@ use super::{finalize, incoming_of, load, part_path};
 use crate::state::ServerState;
 use crate::uploads::ingest;
 
-/// A PATCH's hold on its upload; renewed while bytes flow.
-const LOCK_TTL: Duration = Duration::from_secs(30);
-const LOCK_RENEW: Duration = Duration::from_secs(10);
+/// A PATCH's hold on its upload: short, so that an upload whose instance
+/// died mid-PATCH can be continued (on any instance) within seconds, and
+/// renewed in the background while the PATCH runs (`Heartbeat`).
+const LOCK_TTL: Duration = Duration::from_secs(10);
+const LOCK_RENEW: Duration = Duration::from_secs(3);
+
+/// Keeps a PATCH's lease alive for as long as the PATCH runs, bytes
+/// arriving or not, finalizing included. `lost()` turns true when the lease
+/// could not be renewed because another request holds it now (this one
+/// stalled past the TTL): the PATCH must then stop writing.
+struct Heartbeat {
+    task: tokio::task::JoinHandle<()>,
+    lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Heartbeat {
+    fn start(db: app::db::Db, id: String, token: String) -> Self {
+        let lost = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = lost.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(LOCK_RENEW).await;
+                match app::uploads::db::renew_lease(&db, &id, &token, LOCK_TTL).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                        return;
+                    }
+                    // The database hiccuped: try again at the next beat.
+                    Err(e) => {
+                        tracing::debug!(upload = %id, error = %e, "could not renew an upload lease")
+                    }
+                }
+            }
+        });
+        Heartbeat { task, lost }
+    }
+
+    fn lost(&self) -> bool {
+        self.lost.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
 
 /// sha256 state of unfinished uploads, keyed by upload id, with the offset it
 /// covers: a PATCH that continues where the last one ended in this process
@@ -140,7 +185,8 @@ pub async fn patch(
     if !app::uploads::db::take_lease(&state.db, &id, offset, &token, LOCK_TTL).await? {
         return Err(locked());
     }
-    let written = match receive(&state, &u, &token, body, checksum.as_mut()).await {
+    let beat = Heartbeat::start(state.db.clone(), id.clone(), token.clone());
+    let written = match receive(&state, &u, &beat, body, checksum.as_mut()).await {
         Ok(n) => n,
         Err(e) => {
             app::uploads::db::release_leases(&state.db, &token).await;
@@ -160,7 +206,17 @@ pub async fn patch(
     }
     let received = offset + written.bytes as i64;
     let expires_at = now_ms() + state.settings.upload_expiry.as_millis() as i64;
-    let record = || app::uploads::db::record_received(&state.db, &id, &token, received, expires_at);
+    let record = || async {
+        let kept =
+            app::uploads::db::record_received(&state.db, &id, &token, received, expires_at).await?;
+        // Another request took the upload over (this one stalled past the
+        // lease): what it received is not ours to record.
+        if kept {
+            Ok::<(), Tus>(())
+        } else {
+            Err(locked())
+        }
+    };
     if received == u.length && u.concat == "none" && written.interrupted.is_none() {
         // The last byte: finalizing records the offset in its own transaction.
         let path = part_path(&state, &id)?;
@@ -222,7 +278,7 @@ struct Written {
 async fn receive(
     state: &ServerState,
     u: &Upload,
-    token: &str,
+    beat: &Heartbeat,
     body: Body,
     mut checksum: Option<&mut (Checksum, Vec<u8>)>,
 ) -> Result<Written, Tus> {
@@ -249,7 +305,6 @@ async fn receive(
     let room = (u.length - u.received).max(0) as u64;
     let mut bytes = 0u64;
     let mut interrupted = None;
-    let mut renewed = std::time::Instant::now();
     let mut stream = body.into_data_stream();
     loop {
         // A client that stalls or trickles is cut off by the body guard
@@ -272,11 +327,8 @@ async fn receive(
             ))
             .into());
         }
-        if renewed.elapsed() >= LOCK_RENEW {
-            if !app::uploads::db::renew_lease(&state.db, &u.id, token, LOCK_TTL).await? {
-                return Err(locked());
-            }
-            renewed = std::time::Instant::now();
+        if beat.lost() {
+            return Err(locked());
         }
         if let Some(c) = checksum.as_mut() {
             c.0.update(&chunk);
