@@ -16,9 +16,7 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use object_store::signer::{SignedUrlOptions, Signer};
-use object_store::{
-    GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig, WriteMultipart,
-};
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 use secrecy::ExposeSecret;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -29,7 +27,21 @@ use super::{object_key, ByteStream};
 /// upload of parts this size (S3's smallest part is 5 MiB).
 const PART: usize = 8 * 1024 * 1024;
 /// Parts in flight at once for one file.
-const PARTS_IN_FLIGHT: usize = 4;
+const PARTS_IN_FLIGHT: usize = 3;
+/// Bytes of stored files held in memory on their way to the bucket, for
+/// the whole process (in MiB): one part of each of 12 uploads at once.
+const IN_MEMORY_MIB: u32 = 96;
+
+/// Room for `bytes` in the process's in-memory budget, held until dropped.
+async fn room_for(bytes: usize) -> std::io::Result<tokio::sync::SemaphorePermit<'static>> {
+    static BUDGET: tokio::sync::Semaphore =
+        tokio::sync::Semaphore::const_new(IN_MEMORY_MIB as usize);
+    let mib = (bytes.div_ceil(1024 * 1024) as u32).clamp(1, IN_MEMORY_MIB);
+    BUDGET
+        .acquire_many(mib)
+        .await
+        .map_err(std::io::Error::other)
+}
 
 pub struct ObjectStorage {
     s3: AmazonS3,
@@ -118,39 +130,57 @@ impl ObjectStorage {
     }
 
     /// Uploads the local file `src` as `key`: one PUT when small, else a
-    /// multipart upload that only appears when complete.
+    /// multipart upload that only appears when complete. What is read into
+    /// memory for it counts against the process's `IN_MEMORY` budget, so
+    /// many uploads at once wait for room instead of filling memory.
     pub async fn upload_file(&self, src: &Path, key: &str) -> std::io::Result<()> {
         let path = self.path(key);
         let mut file = tokio::fs::File::open(src).await?;
         let len = file.metadata().await?.len();
         if len <= PART as u64 {
+            let _room = room_for(len as usize).await?;
             let mut buf = Vec::with_capacity(len as usize);
             file.read_to_end(&mut buf).await?;
             self.s3.put(&path, PutPayload::from(buf)).await?;
             return Ok(());
         }
-        let upload = self.s3.put_multipart(&path).await?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
-        let mut buf = vec![0u8; PART];
+        let mut upload = self.s3.put_multipart(&path).await?;
+        let mut in_flight = futures::stream::FuturesUnordered::new();
         let sent: std::io::Result<()> = async {
             loop {
-                let n = read_full(&mut file, &mut buf).await?;
-                if n == 0 {
-                    return Ok(());
+                while in_flight.len() >= PARTS_IN_FLIGHT {
+                    if let Some(done) = in_flight.next().await {
+                        done?;
+                    }
                 }
-                writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-                writer.put(Bytes::copy_from_slice(&buf[..n]));
+                let room = room_for(PART).await?;
+                let mut part = vec![0u8; PART];
+                let n = read_full(&mut file, &mut part).await?;
+                if n == 0 {
+                    break;
+                }
+                part.truncate(n);
+                let put = upload.put_part(PutPayload::from(part));
+                in_flight.push(async move {
+                    let done = put.await;
+                    drop(room);
+                    done.map_err(std::io::Error::from)
+                });
             }
+            while let Some(done) = in_flight.next().await {
+                done?;
+            }
+            Ok(())
         }
         .await;
         match sent {
             Ok(()) => {
-                writer.finish().await?;
+                upload.complete().await?;
                 Ok(())
             }
             Err(e) => {
                 // Leaves no parts behind for the bucket to bill.
-                if let Err(abort) = writer.abort().await {
+                if let Err(abort) = upload.abort().await {
                     tracing::warn!(key, error = %abort, "could not abort a multipart upload");
                 }
                 Err(e)
