@@ -145,12 +145,14 @@ impl ObjectStorage {
             return Ok(());
         }
         let mut upload = self.s3.put_multipart(&path).await?;
-        let mut in_flight = futures::stream::FuturesUnordered::new();
+        // Each part goes up as a task of its own: it must go on while this
+        // loop waits for room in the budget (which finished parts free).
+        let mut in_flight = tokio::task::JoinSet::new();
         let sent: std::io::Result<()> = async {
             loop {
                 while in_flight.len() >= PARTS_IN_FLIGHT {
-                    if let Some(done) = in_flight.next().await {
-                        done?;
+                    if let Some(done) = in_flight.join_next().await {
+                        done.map_err(std::io::Error::other)??;
                     }
                 }
                 let room = room_for(PART).await?;
@@ -161,18 +163,20 @@ impl ObjectStorage {
                 }
                 part.truncate(n);
                 let put = upload.put_part(PutPayload::from(part));
-                in_flight.push(async move {
+                in_flight.spawn(async move {
                     let done = put.await;
                     drop(room);
                     done.map_err(std::io::Error::from)
                 });
             }
-            while let Some(done) = in_flight.next().await {
-                done?;
+            while let Some(done) = in_flight.join_next().await {
+                done.map_err(std::io::Error::other)??;
             }
             Ok(())
         }
         .await;
+        // A failure leaves no part uploading behind it.
+        in_flight.abort_all();
         match sent {
             Ok(()) => {
                 upload.complete().await?;

@@ -132,6 +132,30 @@ async fn stores_serves_and_removes_files_on_object_storage(b: Backend) {
     assert_eq!(app.stored_files("derived").await, 0);
 }
 
+/// More large files at once than the in-memory budget holds parts for:
+/// each waits for room and all of them arrive (none waits forever on a
+/// part that only its own waiting would move on).
+async fn many_large_files_at_once_all_arrive(b: Backend) {
+    let Some(app) = on_s3(b).await else { return };
+    let big: Vec<u8> = (0..17 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
+    let src = app.state.storage.spool().tmp_path("big");
+    std::fs::write(&src, &big).expect("write");
+    let puts = (0..14u32).map(|i| {
+        let (storage, src) = (app.state.storage.clone(), src.clone());
+        async move {
+            let name = format!("{i:02}").repeat(32);
+            storage.put_object(&src, &name, true).await.expect("put")
+        }
+    });
+    let keys = tokio::time::timeout(Duration::from_secs(90), futures::future::join_all(puts))
+        .await
+        .expect("every upload finished");
+    assert_eq!(keys.len(), 14);
+    assert_eq!(app.stored_files("objects").await, 14);
+    let back = app.stored(&keys[13]).await;
+    assert!(back == big, "the last one is whole");
+}
+
 /// ana uploads a WAV of `secs` as `name` through the machine API and its
 /// jobs run; (her session cookie, the track id, the WAV's bytes).
 async fn uploaded_wav(
@@ -342,6 +366,7 @@ async fn migrate_copies_a_local_store_to_a_bucket_resumably(b: Backend) {
 
 crate::both_backends!(
     stores_serves_and_removes_files_on_object_storage,
+    many_large_files_at_once_all_arrive,
     media_links_can_redirect_to_presigned_urls,
     migrate_copies_a_local_store_to_a_bucket_resumably,
 );
