@@ -176,6 +176,21 @@ async fn a_second_patch_is_refused_and_an_interrupted_patch_resumes(b: Backend) 
         "a parallel PATCH is refused: {}",
         res.text
     );
+    // On another instance of the same deployment too (the lease is a row).
+    let other = app.second_process().await;
+    let res = crate::helpers::send_via(
+        other.clone(),
+        with_cookie(patch(&url, 0, &bytes[..10]), &cookie),
+        "127.0.0.1",
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::LOCKED, "{}", res.text);
+    let res = crate::helpers::send_via(other, with_cookie(head(&url), &cookie), "127.0.0.1").await;
+    assert_eq!(
+        hdr(&res, "upload-offset"),
+        "0",
+        "the other instance sees the offset"
+    );
 
     // The client goes away mid-body: what arrived is kept.
     drop(go);
