@@ -122,6 +122,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_secret_key_never_shows() {
+        let secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY";
+        let config = StorageConfig {
+            storage: Storage::S3 {
+                bucket: "audio".into(),
+                prefix: "wk".into(),
+            },
+            endpoint: Some("http://127.0.0.1:8333".into()),
+            region: None,
+            access_key_id: Some("AKIDEXAMPLE".into()),
+            secret_access_key: Some(secret.into()),
+            allow_http: Some(true),
+            virtual_hosted: None,
+            media: "proxy".into(),
+        };
+        let settings = config.settings().expect("s3");
+        let shown = format!("{config:?} {settings:?} {}", settings.location());
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(shown.contains("AKIDEXAMPLE") && shown.contains("s3://audio/wk"));
+    }
+
+    #[test]
     fn storage_addresses() {
         assert_eq!(parse_storage("local"), Ok(Storage::Local));
         assert_eq!(
