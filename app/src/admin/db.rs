@@ -314,12 +314,17 @@ pub async fn instance_heartbeat(
     .bind(now)
     .execute(db.pool())
     .await?;
-    // Rows of processes that died without a word, long gone.
-    sqlx::query("DELETE FROM instances WHERE seen_at < $1")
-        .bind(now - 24 * 3600 * 1000)
-        .execute(db.pool())
-        .await?;
     Ok(())
+}
+
+/// Rows of processes that died without a word a day ago or more (the
+/// cleanup job); how many.
+pub async fn delete_gone_instances(db: &Db) -> Result<u64, AppError> {
+    Ok(sqlx::query("DELETE FROM instances WHERE seen_at < $1")
+        .bind(crate::db::now_ms() - 24 * 3600 * 1000)
+        .execute(db.pool())
+        .await?
+        .rows_affected())
 }
 
 /// Removes this process's row (a clean stop).

@@ -87,14 +87,6 @@ impl Storage {
         }
     }
 
-    /// Where stored files live, for people: a folder or `s3://bucket/prefix`.
-    pub fn describe(&self) -> String {
-        match &self.backend {
-            Backend::Local(l) => l.path_of("objects").display().to_string(),
-            Backend::Object(o) => o.location().to_string(),
-        }
-    }
-
     /// The local space for bytes still arriving and temporary files.
     pub fn spool(&self) -> &Spool {
         &self.spool

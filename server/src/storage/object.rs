@@ -116,10 +116,6 @@ impl ObjectStorage {
         }
     }
 
-    pub fn location(&self) -> &str {
-        &self.location
-    }
-
     /// The object path of a key (keys are made by `keys` only).
     fn path(&self, key: &str) -> ObjectPath {
         if self.prefix.is_empty() {
@@ -156,12 +152,11 @@ impl ObjectStorage {
                     }
                 }
                 let room = room_for(PART).await?;
-                let mut part = vec![0u8; PART];
-                let n = read_full(&mut file, &mut part).await?;
-                if n == 0 {
+                let mut part = Vec::with_capacity(PART);
+                (&mut file).take(PART as u64).read_to_end(&mut part).await?;
+                if part.is_empty() {
                     break;
                 }
-                part.truncate(n);
                 let put = upload.put_part(PutPayload::from(part));
                 in_flight.spawn(async move {
                     let done = put.await;
@@ -387,17 +382,4 @@ impl ObjectStorage {
         }
         Ok(out)
     }
-}
-
-/// Reads until `buf` is full or the file ends; the bytes read.
-async fn read_full(file: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        let n = file.read(&mut buf[filled..]).await?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    Ok(filled)
 }

@@ -50,6 +50,9 @@ impl Job for Cleanup {
             let stt = app::transcripts::gate::delete_old(db)
                 .await
                 .map_err(|e| JobError::retry(format!("deleting old provider requests: {e}")))?;
+            let instances = app::admin::db::delete_gone_instances(db)
+                .await
+                .map_err(|e| JobError::retry(format!("deleting gone instances: {e}")))?;
             ctx.progress(75);
             let uploads = crate::storage::sweep::sweep(&ctx.state, &ctx.state.storage)
                 .await
@@ -61,6 +64,7 @@ impl Job for Cleanup {
                 reservations,
                 throttles,
                 stt,
+                instances,
                 "cleanup done"
             );
             Ok(())

@@ -6,12 +6,12 @@
 //! `PgListener::recv()` reconnects by itself and drops what was sent
 //! meanwhile, so this uses `try_recv()`, which reports a closed connection;
 //! and since a connection can also die without a word (a proxy or NAT
-//! forgetting it, a cable), the listener pings itself every second through
-//! the pool (a NOTIFY on a channel of its own, four times a second) and
-//! counts itself deaf when none came back for a second. While deaf, the caches serve nothing cached
-//! (`TrackCaches::set_deaf`); once the channels are subscribed again they
-//! drop everything and cache again: a change made while this process was not
-//! listening is never served stale.
+//! forgetting it, a cable), the listener pings itself through the pool (a
+//! NOTIFY on a channel of its own, four times a second) and counts itself
+//! deaf when none came back for a second. While deaf, the caches and the
+//! session cache serve nothing cached (`TrackCaches::set_deaf`); once the
+//! channels are subscribed again they drop everything and cache again: a
+//! change made while this process was not listening is never served stale.
 
 use std::time::{Duration, Instant};
 

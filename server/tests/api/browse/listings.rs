@@ -371,17 +371,21 @@ async fn postgres_cut_listen_connection_is_never_stale() {
                 assert_eq!(res.status, StatusCode::OK, "{}", res.text);
             }
         };
+        // Whether the other process's page shows `to` within `within`.
+        let shows = |to: &'static str, within: Duration| async move {
+            let seen = async {
+                while title().await != to {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            };
+            tokio::time::timeout(within, seen).await
+        };
         // Listening: the page is cached, and a change elsewhere drops it
         // within a second.
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(title().await, "v0");
         rename("v1").await;
-        let heard = async {
-            while title().await != "v1" {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(1), heard)
+        shows("v1", Duration::from_secs(1))
             .await
             .expect("the change was heard within 1 s");
 
@@ -389,12 +393,7 @@ async fn postgres_cut_listen_connection_is_never_stale() {
         // and the change is served; from then on nothing is served stale.
         proxy.cut();
         rename("v2").await;
-        let fresh = async {
-            while title().await != "v2" {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(2), fresh)
+        shows("v2", Duration::from_secs(2))
             .await
             .expect("not stale 2 s after the LISTEN connection was cut");
         assert!(other.caches.is_deaf());
@@ -425,12 +424,7 @@ async fn postgres_cut_listen_connection_is_never_stale() {
         assert_eq!(title().await, "v4");
         assert!(other.caches.lists.stats().hits > hits, "cached again");
         rename("v5").await;
-        let heard = async {
-            while title().await != "v5" {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(1), heard)
+        shows("v5", Duration::from_secs(1))
             .await
             .expect("changes are heard again");
         listen.abort();
