@@ -5,10 +5,13 @@
 #   3. two wavekeep instances on S3 and one PostgreSQL, the clients spread
 #      round robin over them (a balancer without sticky sessions),
 # each on a scratch PostgreSQL database: 100 × 1 MiB and 10 × 100 MiB through
-# the machine API (multipart) and 100 × 1 MiB through tus (creation + one
-# PATCH on the instance that created it), with the Rust driver
+# the machine API (multipart), 100 × 1 MiB through tus (creation + one
+# PATCH) and 10 × 100 MiB through tus in 10 MiB PATCHes, each PATCH sent to
+# the next instance (with two, every upload alternates), with the Rust driver
 # (bench/upload_drive.rs). Prints success, p95 and MB/s side by side.
-#   bash bench/storage.sh          (SMALL=100 LARGE=10 LARGE_MB=100)
+# Then a browse run: 16 clients for SECS seconds over the listing, tracks
+# and 256 KiB ranges of their files (signed links), spread the same way.
+#   bash bench/storage.sh          (SMALL=100 LARGE=10 LARGE_MB=100 SECS=10)
 set -euo pipefail
 source "$(dirname "$0")/../scripts/setup.sh"
 cd "$ROOT"
@@ -63,6 +66,10 @@ run() {
     "$(CLIENTS=${SMALL:-100} SIZE=1048576 drive tus "${tus%,}" "$key")"
   printf '%-34s %s\n' "$name: multipart ${LARGE:-10} × ${LARGE_MB:-100} MiB" \
     "$(CLIENTS=${LARGE:-10} SIZE=$((${LARGE_MB:-100} * 1048576)) drive multipart "${api%,}" "$key")"
+  printf '%-34s %s\n' "$name: tus ${LARGE:-10} × ${LARGE_MB:-100} MiB in 10 MiB" \
+    "$(CLIENTS=${LARGE:-10} SIZE=$((${LARGE_MB:-100} * 1048576)) CHUNK=10485760 drive tus "${tus%,}" "$key")"
+  printf '%-34s %s\n' "$name: browse ${SECS:-10} s" \
+    "$(CLIENTS=16 SECS=${SECS:-10} drive browse "$(printf '%s,' "${urls[@]}" | sed 's/,$//')" "$key")"
   local rss=""
   for p in "${pids[@]}"; do
     [ -r "/proc/$p/status" ] && rss="$rss $(awk '/VmHWM/ {printf "%.0fMiB", $2/1024}' "/proc/$p/status")"

@@ -14,7 +14,16 @@
 //! without sticky sessions would.
 //!
 //! `CLIENTS` (default 100) and `SIZE` (default 1048576) as for drive.mjs.
-//! tus: a creation POST, then the whole file in one PATCH.
+//!
+//!   cargo bench -p server --bench upload_drive -- browse URL KEY
+//!
+//! browse: for `SECS` seconds (default 10), `CLIENTS` clients each loop over
+//! a listing page (JSON; plain or a search), a track (JSON) and a 256 KiB range of
+//! a track's file through its signed link, each request to the next URL in
+//! the list; prints requests/s and p50/p95 per kind.
+//! tus: a creation POST, then the whole file in one PATCH; with `CHUNK`
+//! (bytes), PATCHes of that size, each sent to the next URL in the list
+//! (so an upload's PATCHes land on every instance in turn).
 
 use std::time::{Duration, Instant};
 
@@ -38,10 +47,12 @@ fn env_number(name: &str, default: usize) -> usize {
 
 async fn tus_upload(
     client: &reqwest::Client,
-    url: &reqwest::Url,
+    urls: &[reqwest::Url],
     i: usize,
     body: bytes::Bytes,
+    chunk: usize,
 ) -> Result<(), String> {
+    let url = &urls[i % urls.len()];
     let name = base64::engine::general_purpose::STANDARD.encode(format!("bench-{i}.wav"));
     let created = client
         .post(url.clone())
@@ -59,18 +70,29 @@ async fn tus_upload(
         .get(LOCATION)
         .and_then(|v| v.to_str().ok())
         .ok_or("create: no Location")?;
-    let upload = url.join(location).map_err(|e| e.to_string())?;
-    let patched = client
-        .patch(upload)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Offset", "0")
-        .header("Content-Type", "application/offset+octet-stream")
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if patched.status() != StatusCode::NO_CONTENT {
-        return Err(format!("patch: status {}", patched.status()));
+    let chunk = if chunk == 0 { body.len().max(1) } else { chunk };
+    let mut offset = 0usize;
+    let mut k = 0usize;
+    while offset < body.len() {
+        let end = (offset + chunk).min(body.len());
+        // Each PATCH to the next instance, as a balancer without stickiness.
+        let upload = urls[(i + k) % urls.len()]
+            .join(location)
+            .map_err(|e| e.to_string())?;
+        let patched = client
+            .patch(upload)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Offset", offset.to_string())
+            .header("Content-Type", "application/offset+octet-stream")
+            .body(body.slice(offset..end))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if patched.status() != StatusCode::NO_CONTENT {
+            return Err(format!("patch at {offset}: status {}", patched.status()));
+        }
+        offset = end;
+        k += 1;
     }
     Ok(())
 }
@@ -103,11 +125,157 @@ async fn multipart_upload(
     Ok(())
 }
 
+/// One browse request of kind `k` (0 listing, 1 track, 2 media range),
+/// through `base`; whether it was answered as expected.
+async fn browse_once(
+    client: &reqwest::Client,
+    base: &reqwest::Url,
+    k: usize,
+    n: usize,
+    tracks: &[(i64, String)],
+) -> bool {
+    let (id, media) = &tracks[n % tracks.len()];
+    let req = match k {
+        0 if n % 2 == 0 => client.get(format!("{base}api/v1/tracks?mine=1")),
+        0 => client.get(format!("{base}api/v1/tracks?mine=1&q=bench")),
+        1 => client.get(format!("{base}api/v1/tracks/{id}")),
+        _ => client
+            .get(format!("{}{}", base.as_str().trim_end_matches('/'), media))
+            .header("range", "bytes=0-262143"),
+    };
+    match req.send().await {
+        Ok(res) => {
+            let ok = res.status().is_success();
+            ok && res.bytes().await.is_ok()
+        }
+        Err(_) => false,
+    }
+}
+
+/// `browse URL KEY`: see the module's comment.
+fn browse(urls: Vec<reqwest::Url>, key: &str) {
+    let clients = env_number("CLIENTS", 16);
+    let secs = env_number("SECS", 10) as u64;
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("Bearer {key}")) {
+        headers.insert(AUTHORIZATION, v);
+    }
+    let client = reqwest::Client::builder()
+        .default_headers(headers)
+        .pool_max_idle_per_host(clients)
+        .build()
+        .expect("client");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        // The tracks to read: the first listing page's, with their links.
+        let listed: serde_json::Value = client
+            .get(format!("{}api/v1/tracks?mine=1", urls[0]))
+            .send()
+            .await
+            .expect("listing")
+            .json()
+            .await
+            .expect("json");
+        let ids: Vec<i64> = listed["tracks"]
+            .as_array()
+            .or_else(|| listed["items"].as_array())
+            .map(|a| a.iter().filter_map(|t| t["id"].as_i64()).collect())
+            .unwrap_or_default();
+        let mut tracks = Vec::new();
+        for id in ids.into_iter().take(20) {
+            let t: serde_json::Value = client
+                .get(format!("{}api/v1/tracks/{id}", urls[0]))
+                .send()
+                .await
+                .expect("track")
+                .json()
+                .await
+                .expect("json");
+            if let Some(u) = t["versions"][0]["download_url"].as_str() {
+                tracks.push((id, u.to_string()));
+            }
+        }
+        if tracks.is_empty() {
+            eprintln!("browse: no tracks to read");
+            std::process::exit(1);
+        }
+        let tracks = std::sync::Arc::new(tracks);
+        let until = Instant::now() + Duration::from_secs(secs);
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..clients)
+            .map(|c| {
+                let (client, urls, tracks) = (client.clone(), urls.clone(), tracks.clone());
+                tokio::spawn(async move {
+                    let mut times: [Vec<f64>; 3] = Default::default();
+                    let mut failed = 0usize;
+                    let mut n = c;
+                    while Instant::now() < until {
+                        let k = n % 3;
+                        let t = Instant::now();
+                        let ok =
+                            browse_once(&client, &urls[n % urls.len()], k, n / 3, &tracks).await;
+                        if ok {
+                            times[k].push(t.elapsed().as_secs_f64() * 1000.0);
+                        } else {
+                            failed += 1;
+                        }
+                        n += 1;
+                    }
+                    (times, failed)
+                })
+            })
+            .collect();
+        let mut all: [Vec<f64>; 3] = Default::default();
+        let mut failed = 0;
+        for task in tasks {
+            if let Ok((times, f)) = task.await {
+                for (k, t) in times.into_iter().enumerate() {
+                    all[k].extend(t);
+                }
+                failed += f;
+            }
+        }
+        let wall = started.elapsed().as_secs_f64();
+        let total: usize = all.iter().map(Vec::len).sum();
+        let mut out = format!(
+            "{{\"mode\":\"browse\",\"clients\":{clients},\"req_per_s\":{:.0},\"failed\":{failed}",
+            total as f64 / wall
+        );
+        for (k, name) in ["list", "track", "media"].iter().enumerate() {
+            let t = &mut all[k];
+            t.sort_by(f64::total_cmp);
+            let q = |p: f64| {
+                t.get(((t.len() as f64 * p) as usize).min(t.len().saturating_sub(1)))
+                    .copied()
+                    .unwrap_or(f64::NAN)
+            };
+            out.push_str(&format!(
+                ",\"{name}_p50_ms\":{:.1},\"{name}_p95_ms\":{:.1}",
+                q(0.5),
+                q(0.95)
+            ));
+        }
+        println!("{out}}}");
+    });
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
+    if let [mode, url, key] = args.as_slice() {
+        if mode == "browse" {
+            let urls = url
+                .split(',')
+                .filter_map(|u| reqwest::Url::parse(u.trim()).ok())
+                .collect();
+            return browse(urls, key);
+        }
+    }
     let (mode, url, key) = match args.as_slice() {
         [mode, url, rest @ ..] if rest.len() <= 1 => {
             let mode = match mode.as_str() {
@@ -136,6 +304,7 @@ fn main() {
         .collect();
     let clients = env_number("CLIENTS", 100);
     let size = env_number("SIZE", 1024 * 1024);
+    let chunk = env_number("CHUNK", 0);
 
     let mut headers = HeaderMap::new();
     if let Some(key) = key {
@@ -174,10 +343,11 @@ fn main() {
             .map(|(i, body)| {
                 let client = client.clone();
                 let url = urls[i % urls.len()].clone();
+                let all = urls.clone();
                 tokio::spawn(async move {
                     let t = Instant::now();
                     let res = match mode {
-                        Mode::Tus => tus_upload(&client, &url, i, body).await,
+                        Mode::Tus => tus_upload(&client, &all, i, body, chunk).await,
                         Mode::Multipart => multipart_upload(&client, &url, i, body).await,
                     };
                     res.map(|()| t.elapsed())

@@ -101,6 +101,7 @@ pub fn router(state: ServerState) -> Router {
         .route("/tracks/{id}", get(http::tracks_v1::get))
         .route("/tracks/{id}/peaks", get(http::tracks_v1::peaks))
         .route("/tracks/{id}/events", get(http::tracks_v1::events))
+        .route("/changes", get(http::changes::feed))
         .route(
             "/tracks/{id}/transcribe",
             post(http::transcripts::transcribe),

@@ -153,6 +153,7 @@ pub async fn update_track(
     }
     let (state, _) = editable(id).await?;
     super::db::update(&state.db, id, title, &tags, visibility).await?;
+    crate::changes::record_track(&state.db, id, crate::changes::Kind::Updated).await;
     state.caches.changed(Some(id)).await;
     Ok(())
 }
@@ -162,6 +163,7 @@ pub async fn update_track(
 pub async fn set_primary_version(id: i64, version_id: i64) -> Result<(), AppError> {
     let (state, _) = editable(id).await?;
     super::db::set_primary(&state.db, id, version_id).await?;
+    crate::changes::record_track(&state.db, id, crate::changes::Kind::Updated).await;
     state.caches.changed(Some(id)).await;
     Ok(())
 }
@@ -172,6 +174,7 @@ pub async fn set_primary_version(id: i64, version_id: i64) -> Result<(), AppErro
 pub async fn delete_track(id: i64) -> Result<(), AppError> {
     let (state, t) = editable(id).await?;
     super::db::delete(&state.db, id).await?;
+    crate::changes::record(&state.db, id, t.owner_id, crate::changes::Kind::Deleted).await;
     state.caches.changed(Some(id)).await;
     state.usage.invalidate(t.owner_id).await;
     state.queue.wake().notify_waiters();

@@ -62,6 +62,9 @@ pub struct TrackCaches {
     /// This process may be missing other processes' changes (its LISTEN
     /// connection is down): nothing read meanwhile is kept (`set_deaf`).
     deaf: Arc<AtomicBool>,
+    /// Woken on every change made here or heard of: the change feed's
+    /// streams (`crate::changes`) look for new rows then.
+    feed: Arc<tokio::sync::Notify>,
 }
 
 impl TrackCaches {
@@ -77,6 +80,7 @@ impl TrackCaches {
             epoch: Arc::new(AtomicU64::new(0)),
             spoken: Arc::new(AtomicU64::new(0)),
             deaf: Arc::new(AtomicBool::new(false)),
+            feed: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -119,7 +123,13 @@ impl TrackCaches {
     /// processes on the same PostgreSQL database drop theirs too.
     pub async fn changed(&self, id: Option<i64>) {
         self.forget(id).await;
+        self.feed.notify_waiters();
         self.tell_later(id.map(|i| i.to_string()).unwrap_or_default());
+    }
+
+    /// What the change feed's streams wait on (`changed`, `heard`).
+    pub fn feed(&self) -> &tokio::sync::Notify {
+        &self.feed
     }
 
     /// Track `id`'s transcript changed: its page and the search results
@@ -158,7 +168,10 @@ impl TrackCaches {
                 Ok(id) => self.forget_spoken(id).await,
                 Err(_) => self.forget(None).await,
             },
-            None => self.forget(payload.parse::<i64>().ok()).await,
+            None => {
+                self.forget(payload.parse::<i64>().ok()).await;
+                self.feed.notify_waiters();
+            }
         }
     }
 

@@ -29,18 +29,44 @@ pub struct Upload {
     pub error: Option<String>,
     pub result: Option<Ingested>,
     pub expires_at: i64,
+    /// Until when a request holds the upload (a PATCH, or its finalizing).
+    pub leased_until: Option<i64>,
+    /// Where its bytes so far are on object storage.
+    pub staged: Staged,
+}
+
+/// An upload's bytes so far on object storage: complete parts of one
+/// multipart upload, then (past `bytes`) a tail object named by the offset it
+/// ends at; and the sha256 state over the first `bytes` bytes, so that any
+/// instance can carry the upload on.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Staged {
+    /// The object store's id of the multipart upload, once there is one.
+    pub multipart: Option<String>,
+    /// The ETags of its parts, in order.
+    pub parts: Vec<String>,
+    /// Bytes covered by the parts (and by `hash`).
+    pub bytes: i64,
+    /// The serialized sha256 state over the first `bytes` bytes.
+    pub hash: Option<String>,
 }
 
 impl Upload {
     pub fn expired(&self, now: i64) -> bool {
         self.state == "receiving" && self.expires_at <= now
     }
+
+    /// Whether a request holds the upload now.
+    pub fn leased(&self, now: i64) -> bool {
+        self.leased_until.is_some_and(|t| t >= now)
+    }
 }
 
 pub async fn load(db: &Db, id: &str) -> Result<Option<Upload>, AppError> {
     let row = sqlx::query(
         "SELECT id, owner_id, length, received, metadata, concat, parts, filename, title, target, \
-         target_id, stem_role, state, error, track_id, version_id, asset_id, expires_at \
+         target_id, stem_role, state, error, track_id, version_id, asset_id, expires_at, \
+         lock_until, staged_id, staged_parts, staged_bytes, hash_state \
          FROM uploads WHERE id = $1",
     )
     .bind(id)
@@ -79,6 +105,13 @@ pub async fn load(db: &Db, id: &str) -> Result<Option<Upload>, AppError> {
             error: r.get("error"),
             result,
             expires_at: r.get("expires_at"),
+            leased_until: r.get("lock_until"),
+            staged: Staged {
+                multipart: r.get("staged_id"),
+                parts: serde_json::from_str(r.get::<&str, _>("staged_parts")).unwrap_or_default(),
+                bytes: r.get("staged_bytes"),
+                hash: r.get("hash_state"),
+            },
         }
     }))
 }
@@ -206,6 +239,66 @@ pub async fn record_received(
     .execute(db.pool())
     .await?
     .rows_affected();
+    Ok(kept > 0)
+}
+
+/// Records where a PATCH on object storage stands: `received` bytes, of
+/// which `staged` says where they are. With `end_lease`, the PATCH is over
+/// (its lease ends); else it goes on (a checkpoint after a part, so that an
+/// instance dying mid-PATCH loses only what came after it). False (nothing
+/// recorded) when the lease is no longer `token`'s.
+pub async fn record_staged(
+    db: &Db,
+    id: &str,
+    token: &str,
+    received: i64,
+    staged: &Staged,
+    expires_at: i64,
+    end_lease: bool,
+) -> Result<bool, AppError> {
+    let parts = serde_json::to_string(&staged.parts).unwrap_or_else(|_| "[]".into());
+    let _turn = db.write_turn().await;
+    let lease = if end_lease {
+        ", lock_token = NULL, lock_until = NULL"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "UPDATE uploads SET received = $1, staged_id = $2, staged_parts = $3, staged_bytes = $4, \
+         hash_state = $5, expires_at = $6, updated_at = $7{lease} WHERE id = $8 AND lock_token = $9"
+    );
+    let kept = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(received)
+        .bind(staged.multipart.as_deref())
+        .bind(parts)
+        .bind(staged.bytes)
+        .bind(staged.hash.as_deref())
+        .bind(expires_at)
+        .bind(now_ms())
+        .bind(id)
+        .bind(token)
+        .execute(db.pool())
+        .await?
+        .rows_affected();
+    Ok(kept > 0)
+}
+
+/// Records the multipart upload a PATCH just began (before any part goes
+/// up, so that it is never left unknown); false when the lease was lost.
+pub async fn record_multipart(
+    db: &Db,
+    id: &str,
+    token: &str,
+    multipart: &str,
+) -> Result<bool, AppError> {
+    let _turn = db.write_turn().await;
+    let kept = sqlx::query("UPDATE uploads SET staged_id = $1 WHERE id = $2 AND lock_token = $3")
+        .bind(multipart)
+        .bind(id)
+        .bind(token)
+        .execute(db.pool())
+        .await?
+        .rows_affected();
     Ok(kept > 0)
 }
 

@@ -159,7 +159,14 @@ async fn asset_inner(
     } else {
         state.settings.stream_link_ttl
     };
-    let res = match redirect(&state.storage, &served, &method, ttl).await {
+    // A client that has the file already is told so here, whatever the
+    // backend (a redirect would send it to the store's own validators).
+    let redirected = if unchanged(&headers, &served) {
+        None
+    } else {
+        redirect(&state.storage, &served, &method, ttl).await
+    };
+    let res = match redirected {
         Some(res) => res,
         None => send_file(&state.storage, &served, &method, &headers).await,
     };
@@ -264,6 +271,26 @@ async fn redirect(
     }
 }
 
+/// Whether a conditional request's validators (`If-None-Match`, else
+/// `If-Modified-Since`) say the client has this file already.
+fn unchanged(headers: &HeaderMap, s: &Served) -> bool {
+    match headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(list) => super::etag::matches(list, &s.etag),
+        None => headers
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .is_some_and(|since| {
+                let modified = std::time::UNIX_EPOCH
+                    + std::time::Duration::from_millis((s.modified_ms.max(0) as u64 / 1000) * 1000);
+                modified <= since
+            }),
+    }
+}
+
 async fn send_file(
     storage: &Storage,
     s: &Served,
@@ -291,21 +318,7 @@ async fn send_file(
         );
 
     // Conditional requests.
-    let not_modified = match headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(list) => super::etag::matches(list, &s.etag),
-        None => headers
-            .get(header::IF_MODIFIED_SINCE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| httpdate::parse_http_date(v).ok())
-            .is_some_and(|since| {
-                let modified = std::time::UNIX_EPOCH
-                    + std::time::Duration::from_millis((s.modified_ms.max(0) as u64 / 1000) * 1000);
-                modified <= since
-            }),
-    };
+    let not_modified = unchanged(headers, s);
     if not_modified {
         return base
             .status(StatusCode::NOT_MODIFIED)

@@ -19,6 +19,13 @@ pub fn derived_key(sha256: &str, file: Derived) -> String {
     format!("derived/{sha256}/{}", file.file_name())
 }
 
+/// The folder of unfinished upload `id`'s bytes on object storage
+/// (`staging`); `None` for anything that is not an upload id.
+pub fn staged_dir(id: &str) -> Option<String> {
+    (!id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .then(|| format!("uploads/{id}"))
+}
+
 /// Whether `s` is a sha256 in hex (what may name an object).
 pub fn is_sha256(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
@@ -45,6 +52,8 @@ mod tests {
         );
         assert!(is_sha256(&sha) && !is_sha256("../etc") && !is_sha256(&sha[1..]));
         let (a, b) = (random_name(), random_name());
+        assert_eq!(staged_dir("abc1").as_deref(), Some("uploads/abc1"));
+        assert!(staged_dir("../x").is_none() && staged_dir("").is_none());
         assert!(a.len() == 24 && a != b && a.bytes().all(|c| c.is_ascii_hexdigit()));
     }
 }

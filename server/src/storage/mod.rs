@@ -20,6 +20,7 @@ mod local;
 pub mod migrate;
 mod object;
 mod spool;
+pub mod staging;
 pub mod sweep;
 
 use std::path::{Path, PathBuf};
@@ -34,6 +35,7 @@ use futures::Stream;
 
 pub use keys::{derived_key, is_sha256, object_key, random_name};
 pub use spool::{hash_file, Spool};
+pub use staging::Staging;
 
 /// Bytes of a stored file, as they are read.
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
@@ -84,6 +86,37 @@ impl Storage {
         match &self.backend {
             Backend::Local(l) => l.init(),
             Backend::Object(o) => o.init().await,
+        }
+    }
+
+    /// Where unfinished tus uploads are kept when it is not this machine's
+    /// disk (object storage: any instance can continue them); `None` on the
+    /// local disk, where they are spool files.
+    pub fn staging(&self) -> Option<Staging> {
+        match &self.backend {
+            Backend::Local(_) => None,
+            Backend::Object(o) => Some(Staging::new(o.clone())),
+        }
+    }
+
+    /// Removes the bytes of unfinished upload `id` whose row is gone
+    /// (terminated, joined, expired): its spool file, or its staged objects
+    /// and `multipart` upload. A failure is logged; the sweeper or the
+    /// bucket's lifecycle rule gets the rest.
+    pub async fn discard_upload(&self, id: &str, multipart: Option<&str>) {
+        if let Some(staging) = self.staging() {
+            if let Err(e) = staging.discard(id, multipart).await {
+                tracing::warn!(upload = id, error = %e, "could not remove an upload's staged bytes");
+            }
+            return;
+        }
+        let Some(path) = self.spool.upload_path(id) else {
+            return;
+        };
+        if let Err(e) = tokio::fs::remove_file(&path).await {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(upload = id, error = %e, "could not remove an upload's bytes");
+            }
         }
     }
 

@@ -14,6 +14,7 @@ use app::settings::ObjectStoreSettings;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjectPath;
 use object_store::signer::{SignedUrlOptions, Signer};
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
@@ -24,8 +25,9 @@ use super::spool::Spool;
 use super::{object_key, ByteStream};
 
 /// Files up to this size go up in one PUT; larger ones as a multipart
-/// upload of parts this size (S3's smallest part is 5 MiB).
-const PART: usize = 8 * 1024 * 1024;
+/// upload of parts this size (S3's smallest part is 5 MiB; R2 also wants
+/// every part but the last of one size, so parts are always exactly this).
+pub const PART: usize = 8 * 1024 * 1024;
 /// Parts in flight at once for one file.
 const PARTS_IN_FLIGHT: usize = 3;
 /// Bytes of stored files held in memory on their way to the bucket, for
@@ -33,7 +35,7 @@ const PARTS_IN_FLIGHT: usize = 3;
 const IN_MEMORY_MIB: u32 = 96;
 
 /// Room for `bytes` in the process's in-memory budget, held until dropped.
-async fn room_for(bytes: usize) -> std::io::Result<tokio::sync::SemaphorePermit<'static>> {
+pub async fn room_for(bytes: usize) -> std::io::Result<tokio::sync::SemaphorePermit<'static>> {
     static BUDGET: tokio::sync::Semaphore =
         tokio::sync::Semaphore::const_new(IN_MEMORY_MIB as usize);
     let mib = (bytes.div_ceil(1024 * 1024) as u32).clamp(1, IN_MEMORY_MIB);
@@ -362,6 +364,90 @@ impl ObjectStorage {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// Begins a multipart upload that will become `key`; its id.
+    pub async fn begin_multipart(&self, key: &str) -> std::io::Result<String> {
+        Ok(self.s3.create_multipart(&self.path(key)).await?)
+    }
+
+    /// Uploads part `index` (from 0) of multipart upload `id`; its ETag.
+    /// A part sent again under the same index replaces the earlier one.
+    pub async fn put_part(
+        &self,
+        key: &str,
+        id: &str,
+        index: usize,
+        bytes: Bytes,
+    ) -> std::io::Result<String> {
+        let part = self
+            .s3
+            .put_part(
+                &self.path(key),
+                &id.to_string(),
+                index,
+                PutPayload::from(bytes),
+            )
+            .await?;
+        Ok(part.content_id)
+    }
+
+    /// Completes multipart upload `id` from `parts` (ETags in order): `key`
+    /// appears whole. The store checks every ETag, so a part replaced since
+    /// it was recorded fails this instead of joining the wrong bytes.
+    pub async fn complete_multipart(
+        &self,
+        key: &str,
+        id: &str,
+        parts: &[String],
+    ) -> std::io::Result<()> {
+        let parts = parts
+            .iter()
+            .map(|etag| PartId {
+                content_id: etag.clone(),
+            })
+            .collect();
+        self.s3
+            .complete_multipart(&self.path(key), &id.to_string(), parts)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends multipart upload `id` and frees its parts; one already gone
+    /// (completed or aborted) is no error.
+    pub async fn abort_multipart(&self, key: &str, id: &str) -> std::io::Result<()> {
+        match self
+            .s3
+            .abort_multipart(&self.path(key), &id.to_string())
+            .await
+        {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Copies `from` to `to` inside the bucket (no bytes pass through here).
+    pub async fn copy(&self, from: &str, to: &str) -> std::io::Result<()> {
+        self.s3.copy(&self.path(from), &self.path(to)).await?;
+        Ok(())
+    }
+
+    /// Keys under `dir` (relative to the prefix, like every key here).
+    pub async fn list(&self, dir: &str) -> std::io::Result<Vec<String>> {
+        let skip = if self.prefix.is_empty() {
+            0
+        } else {
+            self.prefix.len() + 1
+        };
+        let mut out = Vec::new();
+        let mut listed = self.s3.list(Some(&self.path(dir)));
+        while let Some(meta) = listed.next().await {
+            let meta = meta?;
+            if let Some(key) = meta.location.as_ref().get(skip..) {
+                out.push(key.to_string());
+            }
+        }
+        Ok(out)
     }
 
     /// Every stored key under the prefix with its size (for `migrate`).

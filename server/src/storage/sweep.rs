@@ -36,10 +36,11 @@ pub async fn sweep_older_than(
     let keep_done = state.settings.upload_expiry;
     let mut removed = 0;
     for id in app::uploads::db::expired_uploads(db, keep_done).await? {
+        let multipart = app::uploads::db::load(db, &id)
+            .await?
+            .and_then(|u| u.staged.multipart);
         if app::uploads::db::delete_unless_leased(db, &id).await? {
-            if let Some(p) = storage.spool().upload_path(&id) {
-                remove_logged(&p).await;
-            }
+            storage.discard_upload(&id, multipart.as_deref()).await;
             removed += 1;
         }
     }
@@ -70,14 +71,6 @@ pub async fn sweep_older_than(
         }
     }
     Ok(removed)
-}
-
-async fn remove_logged(path: &std::path::Path) {
-    if let Err(e) = tokio::fs::remove_file(path).await {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!(path = %path.display(), error = %e, "could not remove a file");
-        }
-    }
 }
 
 /// Removes the stored file with content `sha256` (and its derived files)

@@ -82,6 +82,17 @@ pub const MAX_ROLE: usize = 40;
 pub const MAX_TAGS: usize = 500;
 pub const MAX_FILENAME: usize = 255;
 
+/// Where the complete file of an upload is.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    /// A file in the local spool, removed once stored.
+    Spool(&'a Path),
+    /// Tus upload `id`'s file assembled on object storage (`Staging`),
+    /// copied into its content address inside the bucket; its hash and size
+    /// must be known.
+    Staged(&'a str),
+}
+
 /// Stores the complete file at `file` (which is removed afterwards) and
 /// writes its rows. With `upload_id`, the tus upload is marked done in the
 /// same transaction; if another request finalized it first, its result is
@@ -93,10 +104,21 @@ pub async fn ingest(
     upload_id: Option<&str>,
     received: Option<Received>,
 ) -> Result<Ingested, AppError> {
+    ingest_from(state, Source::Spool(file), incoming, upload_id, received).await
+}
+
+/// `ingest`, from a file wherever it is.
+pub async fn ingest_from(
+    state: &ServerState,
+    source: Source<'_>,
+    incoming: &Incoming,
+    upload_id: Option<&str>,
+    received: Option<Received>,
+) -> Result<Ingested, AppError> {
     // 1. Know the content.
-    let known = match received {
-        Some(r) => r,
-        None => {
+    let known = match (received, source) {
+        (Some(r), _) => r,
+        (None, Source::Spool(file)) => {
             let (sha256, size) = hash_file(file)
                 .await
                 .map_err(|e| AppError::io("hashing an upload", e))?;
@@ -106,10 +128,25 @@ pub async fn ingest(
                 synced: false,
             }
         }
+        (None, Source::Staged(_)) => {
+            return Err(AppError::io(
+                "finalizing an upload",
+                std::io::Error::other("the hash of a staged upload must be known"),
+            ))
+        }
     };
     // 2. Store the bytes.
     let storage = &state.storage;
-    let stored = |synced| storage.put_object(file, &known.sha256, synced);
+    let sha256 = known.sha256.as_str();
+    let stored = |synced| async move {
+        match source {
+            Source::Spool(file) => storage.put_object(file, sha256, synced).await,
+            Source::Staged(id) => match storage.staging() {
+                Some(staging) => staging.adopt(id, sha256).await,
+                None => Err(std::io::Error::other("no object storage here")),
+            },
+        }
+    };
     let key = stored(known.synced)
         .await
         .map_err(|e| AppError::io("storing an upload", e))?;
@@ -125,7 +162,7 @@ pub async fn ingest(
     if let Some(id) = upload_id {
         if !tx.claim_upload(id, known.size as i64).await? {
             drop(tx);
-            remove_spooled(file).await;
+            remove_spooled(state, source).await;
             return app::uploads::db::finished_result(&state.db, id)
                 .await?
                 .ok_or_else(|| {
@@ -156,8 +193,13 @@ pub async fn ingest(
         tx.record_result(id, &done).await?;
     }
     tx.commit().await?;
-    remove_spooled(file).await;
+    remove_spooled(state, source).await;
     state.usage.invalidate(incoming.owner_id).await;
+    let kind = match incoming.target {
+        Target::NewTrack => app::changes::Kind::Created,
+        _ => app::changes::Kind::Updated,
+    };
+    app::changes::record(&state.db, done.track_id, incoming.owner_id, kind).await;
     state.caches.changed(Some(done.track_id)).await;
     state.queue.wake().notify_waiters();
     Ok(done)
@@ -184,7 +226,20 @@ pub fn transcribe_from(pairs: &[(String, String)]) -> Option<bool> {
     }
 }
 
-async fn remove_spooled(file: &Path) {
+/// Removes what the file was received into: the spool file, or the staged
+/// upload's objects (the sweeper removes them if this fails).
+async fn remove_spooled(state: &ServerState, source: Source<'_>) {
+    let file = match source {
+        Source::Spool(file) => file,
+        Source::Staged(id) => {
+            if let Some(staging) = state.storage.staging() {
+                if let Err(e) = staging.discard(id, None).await {
+                    tracing::warn!(upload = id, error = %e, "could not remove a staged upload");
+                }
+            }
+            return;
+        }
+    };
     if let Err(e) = tokio::fs::remove_file(file).await {
         if e.kind() != std::io::ErrorKind::NotFound {
             tracing::warn!(path = %file.display(), error = %e, "could not remove a spooled upload");

@@ -2,8 +2,9 @@
 //! the file in `audio` and its fields beside it, answered `202` once the
 //! file is safely stored. The form is read with multer under caps (each text
 //! field, the number of fields, a part's headers) and the slow-sender guard;
-//! only the file streams, to the spool, hashed on the way; its bytes count
-//! against the quota from the first one.
+//! only the file streams, hashed on the way, to the spool (local disk) or
+//! straight into the bucket (object storage: parts as they fill); its bytes
+//! count against the quota from the first one.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -161,15 +162,86 @@ impl Reserving {
     }
 }
 
+/// Where the `audio` part's bytes go: the spool file, or (object storage)
+/// straight into the bucket's staging area under the reservation's name.
+enum Sink {
+    Spool(tokio::io::BufWriter<tokio::fs::File>),
+    Staged(crate::storage::staging::StagedWriter),
+    /// Staged and complete under this id.
+    Assembled(String),
+}
+
+impl Sink {
+    async fn open(state: &ServerState, tmp: &std::path::Path, id: &str) -> std::io::Result<Sink> {
+        Ok(match state.storage.staging() {
+            Some(staging) => Sink::Staged(staging.writer(id).await?),
+            None => Sink::Spool(tokio::io::BufWriter::with_capacity(
+                256 * 1024,
+                tokio::fs::File::create(tmp).await?,
+            )),
+        })
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Sink::Spool(out) => out.write_all(bytes).await,
+            Sink::Staged(w) => w.write(bytes).await,
+            Sink::Assembled(_) => Err(std::io::Error::other("the file is complete")),
+        }
+    }
+
+    /// The file is all there (flushed, or assembled in the bucket).
+    async fn finish(&mut self, size: u64) -> std::io::Result<()> {
+        match self {
+            Sink::Spool(out) => out.flush().await,
+            Sink::Staged(w) => {
+                w.finish(size).await?;
+                let id = w.id().to_string();
+                *self = Sink::Assembled(id);
+                Ok(())
+            }
+            Sink::Assembled(_) => Ok(()),
+        }
+    }
+
+    /// Removes what a failed request staged in the bucket (the spool file
+    /// is the caller's).
+    async fn abort(self, state: &ServerState) {
+        match self {
+            Sink::Spool(_) => {}
+            Sink::Staged(w) => w.abort().await,
+            Sink::Assembled(id) => state.storage.discard_upload(&id, None).await,
+        }
+    }
+}
+
 async fn receive_and_ingest(
+    state: &ServerState,
+    boundary: String,
+    body: axum::body::Body,
+    reserving: Reserving,
+    tmp: &std::path::Path,
+) -> Result<super::Ingested, AppError> {
+    let mut sink = None;
+    let done = receive_into(state, boundary, body, reserving, tmp, &mut sink).await;
+    if done.is_err() {
+        if let Some(s) = sink {
+            s.abort(state).await;
+        }
+    }
+    done
+}
+
+async fn receive_into(
     state: &ServerState,
     boundary: String,
     body: axum::body::Body,
     mut reserving: Reserving,
     tmp: &std::path::Path,
+    sink: &mut Option<Sink>,
 ) -> Result<super::Ingested, AppError> {
     let owner_id = reserving.owner_id;
-    let (fields, file) = read_form(state, boundary, body, &mut reserving, tmp).await?;
+    let (fields, file) = read_form(state, boundary, body, &mut reserving, tmp, sink).await?;
     let Some((filename, size, sha256)) = file else {
         return Err(AppError::bad_request(
             "send the audio file in the multipart field \"audio\"",
@@ -197,7 +269,11 @@ async fn receive_and_ingest(
         size,
         synced: false,
     };
-    ingest::ingest(state, tmp, &incoming, None, Some(received)).await
+    let source = match sink.as_ref() {
+        Some(Sink::Assembled(id)) => ingest::Source::Staged(id),
+        _ => ingest::Source::Spool(tmp),
+    };
+    ingest::ingest_from(state, source, &incoming, None, Some(received)).await
 }
 
 fn too_large(state: &ServerState) -> AppError {
@@ -245,6 +321,7 @@ async fn read_form(
     body: axum::body::Body,
     reserving: &mut Reserving,
     tmp: &std::path::Path,
+    sink: &mut Option<Sink>,
 ) -> Result<(Vec<(String, String)>, Option<FileInfo>), AppError> {
     let unread = Unread::new(MAX_UNREAD);
     // The request guard (`http::body_guard`) already cuts slow senders off.
@@ -276,8 +353,7 @@ async fn read_form(
                 .file_name()
                 .map(|f| f.chars().take(ingest::MAX_FILENAME).collect::<String>());
             let io = |e: std::io::Error| AppError::io("writing an upload", e);
-            let f = tokio::fs::File::create(tmp).await.map_err(io)?;
-            let mut out = tokio::io::BufWriter::with_capacity(256 * 1024, f);
+            let out = sink.insert(Sink::open(state, tmp, &reserving.id).await.map_err(io)?);
             let mut size = 0u64;
             let mut hasher = Sha256::new();
             let mut renewed = std::time::Instant::now();
@@ -286,13 +362,13 @@ async fn read_form(
                 size += chunk.len() as u64;
                 reserving.cover(state, size).await?;
                 hasher.update(&chunk);
-                out.write_all(&chunk).await.map_err(io)?;
+                out.write(&chunk).await.map_err(io)?;
                 if renewed.elapsed() >= std::time::Duration::from_secs(60) {
                     quota::renew(&state.db, &reserving.id).await?;
                     renewed = std::time::Instant::now();
                 }
             }
-            out.flush().await.map_err(io)?;
+            out.finish(size).await.map_err(io)?;
             file = Some((filename, size, hex::encode(hasher.finalize())));
         } else {
             let mut text = Vec::new();

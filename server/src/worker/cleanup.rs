@@ -1,6 +1,7 @@
 //! The cleanup job: deletes expired sessions, finished jobs older than the
 //! retention period, expired quota reservations and throttle windows,
-//! expired uploads and stale temporary files. Scheduled every 10 minutes (one queued at a time).
+//! the change feed older than a day, expired uploads and stale temporary
+//! files. Scheduled every 10 minutes (one queued at a time).
 
 use std::time::Duration;
 
@@ -53,6 +54,9 @@ impl Job for Cleanup {
             let instances = app::admin::db::delete_gone_instances(db)
                 .await
                 .map_err(|e| JobError::retry(format!("deleting gone instances: {e}")))?;
+            let changes = app::changes::prune(db)
+                .await
+                .map_err(|e| JobError::retry(format!("deleting old changes: {e}")))?;
             ctx.progress(75);
             let uploads = crate::storage::sweep::sweep(&ctx.state, &ctx.state.storage)
                 .await
@@ -65,6 +69,7 @@ impl Job for Cleanup {
                 throttles,
                 stt,
                 instances,
+                changes,
                 "cleanup done"
             );
             Ok(())

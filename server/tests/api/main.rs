@@ -25,6 +25,7 @@ mod health;
 mod jobs;
 mod pages;
 mod real_server;
+mod scale_out;
 mod security;
 mod storage;
 mod transcripts;

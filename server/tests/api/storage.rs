@@ -242,6 +242,25 @@ async fn media_links_can_redirect_to_presigned_urls(b: Backend) {
         .expect("range");
     assert_eq!(part.status(), 206);
     assert_eq!(part.bytes().await.expect("body")[..], wav[100..200]);
+    // A client that has the file is answered 304 here, not redirected.
+    let etag = app
+        .send(
+            http::Request::head(&url)
+                .body(axum::body::Body::empty())
+                .expect("request"),
+        )
+        .await
+        .header("etag")
+        .to_string();
+    let again = app
+        .send(
+            http::Request::get(&url)
+                .header("if-none-match", &etag)
+                .body(axum::body::Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
     // Tampering with the presigned URL is the store's 403.
     let bent = to.replace("X-Amz-Expires=", "X-Amz-Expires=9");
     assert_eq!(client.get(&bent).send().await.expect("fetch").status(), 403);

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use app::db::now_ms;
 use app::errors::AppError;
-use app::uploads::db::NewUpload;
+use app::uploads::db::{NewUpload, Upload};
 use app::uploads::Target;
 
 use super::reply::{
@@ -80,9 +80,12 @@ pub async fn create(
 
     let id = crate::storage::random_name();
     let path = part_path(&state, &id)?;
-    tokio::fs::File::create(&path)
-        .await
-        .map_err(|e| Tus::from(AppError::io("creating an upload file", e)))?;
+    // On object storage the bytes are staged in the bucket, not here.
+    if state.storage.staging().is_none() {
+        tokio::fs::File::create(&path)
+            .await
+            .map_err(|e| Tus::from(AppError::io("creating an upload file", e)))?;
+    }
     let expires_at = now_ms() + state.settings.upload_expiry.as_millis() as i64;
     let filename: Option<String> =
         ingest::field(&m, &["filename", "name"]).map(|s| s.chars().take(MAX_FILENAME).collect());
@@ -179,7 +182,7 @@ async fn concatenate(
             return Err(bad(format!("partial upload {id} is not complete")));
         }
         length += u.length;
-        parts.push(part_path(state, id)?);
+        parts.push(u);
     }
     if length == 0 {
         return Err(bad("the file is empty"));
@@ -196,7 +199,7 @@ async fn concatenate(
     }
     let joined = state.storage.spool().tmp_path("concat");
     let result =
-        join_and_finalize(state, owner_id, &ids, parts, &joined, raw_meta, m, target).await;
+        join_and_finalize(state, owner_id, &ids, &parts, &joined, raw_meta, m, target).await;
     let _ = tokio::fs::remove_file(&joined).await;
     let (id, done) = match result {
         Ok(v) => v,
@@ -206,12 +209,11 @@ async fn concatenate(
         }
     };
     // The parts' rows went with the finalize transaction; their bytes go now.
-    for part in &ids {
-        if let Ok(p) = part_path(state, part) {
-            if let Err(e) = tokio::fs::remove_file(&p).await {
-                tracing::warn!(upload = %part, error = %e, "could not remove a joined part");
-            }
-        }
+    for part in &parts {
+        state
+            .storage
+            .discard_upload(&part.id, part.staged.multipart.as_deref())
+            .await;
     }
     Ok(Tus::new(StatusCode::CREATED)
         .header(&http::header::LOCATION, format!("{BASE}/{id}"))
@@ -228,15 +230,23 @@ async fn join_and_finalize(
     state: &ServerState,
     owner_id: i64,
     ids: &[&str],
-    parts: Vec<PathBuf>,
+    parts: &[Upload],
     joined: &std::path::Path,
     raw_meta: &str,
     m: &[(String, String)],
     target: Target,
 ) -> Result<(String, Ingested), Tus> {
-    let known = join(parts, joined.to_path_buf())
-        .await
-        .map_err(|e| Tus::from(AppError::io("joining parts", e)))?;
+    let known = if state.storage.staging().is_some() {
+        super::staged::join(state, parts, joined).await?
+    } else {
+        let paths = parts
+            .iter()
+            .map(|u| part_path(state, &u.id))
+            .collect::<Result<Vec<PathBuf>, Tus>>()?;
+        join(paths, joined.to_path_buf())
+            .await
+            .map_err(|e| Tus::from(AppError::io("joining parts", e)))?
+    };
     let id = crate::storage::random_name();
     let parts_list = ids.join(" ");
     let filename: Option<String> =

@@ -2,19 +2,24 @@
 //! at `/api/uploads`: core, creation, creation-with-upload, termination,
 //! checksum (sha1, sha256, md5), expiration and concatenation.
 //!
-//! Bytes go to the spool (`uploads/<id>.part`); the offset in the database
-//! only ever counts bytes that are fsynced. A PATCH holds a lease on its
+//! On the local disk bytes go to the spool (`uploads/<id>.part`); on object
+//! storage to the bucket (`staged`: parts of a multipart upload and a tail,
+//! with the running hash in the database), so any instance can take the next
+//! PATCH. The offset in the database only ever counts bytes that are durable
+//! (fsynced, or stored in the bucket). A PATCH holds a lease on its
 //! upload, so a second PATCH on the same upload, from this process or
 //! another, is refused with 423 while the first runs. When the last byte
 //! arrives the upload is finalized (`ingest`) before the answer, which names
 //! the track in `Wavekeep-Track-Id`.
 //!
 //! `reply`: answers and headers; `create`: creation and concatenation;
-//! `patch`: receiving bytes, with checksums.
+//! `patch`: receiving bytes, with checksums; `staged`: receiving them on
+//! object storage.
 
 mod create;
 mod patch;
 mod reply;
+mod staged;
 
 use std::path::PathBuf;
 
@@ -117,9 +122,18 @@ async fn head_inner(state: ServerState, owner_id: i64, id: &str, headers: &Heade
         return Err(gone());
     }
     // A complete upload whose finalization was interrupted (a crash) is finished now.
-    let u = if u.state == "receiving" && u.received == u.length && u.concat == "none" {
-        let path = part_path(&state, id)?;
-        finalize(&state, &u, incoming_of(&u), &path, None).await?;
+    // (Not while a request holds it: that one is finalizing it.)
+    let u = if u.state == "receiving"
+        && u.received == u.length
+        && u.concat == "none"
+        && !u.leased(now_ms())
+    {
+        if state.storage.staging().is_some() {
+            staged::finalize(&state, &u).await?;
+        } else {
+            let path = part_path(&state, id)?;
+            finalize(&state, &u, incoming_of(&u), &path, None).await?;
+        }
         load(&state, id, owner_id).await?
     } else {
         u
@@ -181,13 +195,10 @@ async fn terminate_inner(
     if !app::uploads::db::delete_unless_leased(&state.db, &u.id).await? {
         return Err(locked());
     }
-    let path = part_path(&state, id)?;
-    if let Err(e) = tokio::fs::remove_file(&path).await {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            // The row is gone; the sweeper removes the bytes later.
-            tracing::warn!(upload = id, error = %e, "could not remove a terminated upload's bytes");
-        }
-    }
+    state
+        .storage
+        .discard_upload(&u.id, u.staged.multipart.as_deref())
+        .await;
     Ok(Tus::new(StatusCode::NO_CONTENT))
 }
 
@@ -231,7 +242,18 @@ async fn finalize(
     file: &std::path::Path,
     known: Option<ingest::Received>,
 ) -> Result<Ingested, Tus> {
-    match ingest::ingest(state, file, &incoming, Some(&upload.id), known).await {
+    finalize_from(state, upload, incoming, ingest::Source::Spool(file), known).await
+}
+
+/// `finalize`, from the file wherever it is.
+async fn finalize_from(
+    state: &ServerState,
+    upload: &Upload,
+    incoming: Incoming,
+    source: ingest::Source<'_>,
+    known: Option<ingest::Received>,
+) -> Result<Ingested, Tus> {
+    match ingest::ingest_from(state, source, &incoming, Some(&upload.id), known).await {
         Ok(done) => Ok(done),
         Err(e) => {
             if matches!(e, AppError::NotFound | AppError::BadRequest(_)) {

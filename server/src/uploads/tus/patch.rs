@@ -36,7 +36,7 @@ const LOCK_RENEW: Duration = Duration::from_secs(3);
 /// arriving or not, finalizing included. `lost()` turns true when the lease
 /// could not be renewed because another request holds it now (this one
 /// stalled past the TTL): the PATCH must then stop writing.
-struct Heartbeat {
+pub(super) struct Heartbeat {
     task: tokio::task::JoinHandle<()>,
     lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -64,7 +64,7 @@ impl Heartbeat {
         Heartbeat { task, lost }
     }
 
-    fn lost(&self) -> bool {
+    pub(super) fn lost(&self) -> bool {
         self.lost.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
@@ -88,7 +88,7 @@ static PARTIAL_HASHES: std::sync::LazyLock<moka::future::Cache<String, (i64, Sha
             .build()
     });
 
-enum Checksum {
+pub(super) enum Checksum {
     Sha1(Sha1),
     Sha256(Sha256),
     Md5(Md5),
@@ -116,7 +116,7 @@ impl Checksum {
         Ok((c, expected))
     }
 
-    fn update(&mut self, data: &[u8]) {
+    pub(super) fn update(&mut self, data: &[u8]) {
         match self {
             Checksum::Sha1(h) => h.update(data),
             Checksum::Sha256(h) => h.update(data),
@@ -124,7 +124,7 @@ impl Checksum {
         }
     }
 
-    fn finish(self) -> Vec<u8> {
+    pub(super) fn finish(self) -> Vec<u8> {
         match self {
             Checksum::Sha1(h) => h.finalize().to_vec(),
             Checksum::Sha256(h) => h.finalize().to_vec(),
@@ -186,6 +186,23 @@ pub async fn patch(
         return Err(locked());
     }
     let beat = Heartbeat::start(state.db.clone(), id.clone(), token.clone());
+    if let Some(staging) = state.storage.staging() {
+        let content_length =
+            header(&headers, &http::header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+        let p = super::staged::Patch {
+            upload: &u,
+            staging,
+            token: &token,
+            beat: &beat,
+            checksum,
+            content_length,
+        };
+        let answer = super::staged::patch(&state, p, body).await;
+        if answer.is_err() {
+            app::uploads::db::release_leases(&state.db, &token).await;
+        }
+        return answer;
+    }
     let written = match receive(&state, &u, &beat, body, checksum.as_mut()).await {
         Ok(n) => n,
         Err(e) => {
@@ -252,6 +269,31 @@ pub async fn patch(
         .header(&UPLOAD_EXPIRES, http_date(expires_at)))
 }
 
+/// The next piece of a PATCH body; `None` at its end, or when the client
+/// went away or stalled (`interrupted` then says why).
+pub(super) async fn next_chunk(
+    stream: &mut axum::body::BodyDataStream,
+    interrupted: &mut Option<String>,
+) -> Option<bytes::Bytes> {
+    match stream.next().await {
+        None => None,
+        Some(Err(e)) => {
+            *interrupted = Some(e.to_string());
+            None
+        }
+        Some(Ok(c)) => Some(c),
+    }
+}
+
+/// A body longer than what is left of the upload.
+pub(super) fn past_length(u: &Upload) -> Tus {
+    AppError::PayloadTooLarge(format!(
+        "the body goes past Upload-Length ({} bytes)",
+        u.length
+    ))
+    .into()
+}
+
 async fn truncate(path: &Path, len: u64) {
     let done = async {
         let f = tokio::fs::OpenOptions::new().write(true).open(path).await?;
@@ -310,22 +352,13 @@ async fn receive(
         // A client that stalls or trickles is cut off by the body guard
         // (`http::body_guard`): its error ends the PATCH like a dropped
         // connection, keeping what arrived and freeing the lease.
-        let chunk = match stream.next().await {
-            None => break,
-            Some(Err(e)) => {
-                interrupted = Some(e.to_string());
-                break;
-            }
-            Some(Ok(c)) => c,
+        let Some(chunk) = next_chunk(&mut stream, &mut interrupted).await else {
+            break;
         };
         if bytes + chunk.len() as u64 > room {
             out.flush().await.map_err(io)?;
             truncate(&path, u.received as u64).await;
-            return Err(AppError::PayloadTooLarge(format!(
-                "the body goes past Upload-Length ({} bytes)",
-                u.length
-            ))
-            .into());
+            return Err(past_length(u));
         }
         if beat.lost() {
             return Err(locked());
