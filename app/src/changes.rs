@@ -12,9 +12,6 @@ use crate::errors::AppError;
 
 /// How long changes are kept for reconnecting clients.
 pub const KEEP_MS: i64 = 24 * 3600 * 1000;
-/// A gap in the ids older than this is a rolled-back or lost insert, not
-/// one still committing (see `after`).
-const GAP_GRACE_MS: i64 = 2000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -43,7 +40,7 @@ pub struct Change {
     pub at: i64,
     #[serde(skip)]
     pub owner_id: i64,
-    /// The track is public now.
+    /// Everyone may hear of it (the track was public before or after it).
     #[serde(skip)]
     pub public: bool,
 }
@@ -55,30 +52,36 @@ impl Change {
     }
 }
 
-/// Records a change to track `track_id` of `owner_id`. A failure is logged
-/// only: the change itself is made; the feed's readers miss it.
-pub async fn record(db: &Db, track_id: i64, owner_id: i64, kind: Kind) {
-    let done =
-        sqlx::query("INSERT INTO changes (track_id, owner_id, kind, at) VALUES ($1, $2, $3, $4)")
-            .bind(track_id)
-            .bind(owner_id)
-            .bind(kind.as_str())
-            .bind(now_ms())
-            .execute(db.pool())
-            .await;
+/// Records a change to track `track_id` of `owner_id`; `public`: everyone
+/// may hear of it. A failure is logged only: the change itself is made; the
+/// feed's readers miss it.
+pub async fn record(db: &Db, track_id: i64, owner_id: i64, kind: Kind, public: bool) {
+    let done = sqlx::query(
+        "INSERT INTO changes (track_id, owner_id, kind, at, public) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(track_id)
+    .bind(owner_id)
+    .bind(kind.as_str())
+    .bind(now_ms())
+    .bind(i64::from(public))
+    .execute(db.pool())
+    .await;
     if let Err(e) = done {
         tracing::warn!(track_id, error = %e, "could not record a change");
     }
 }
 
-/// Records a change to track `track_id`, its owner read from the track
-/// (nothing when the track is gone).
-pub async fn record_track(db: &Db, track_id: i64, kind: Kind) {
+/// Records a change to track `track_id` as it is now (its owner, and
+/// public when it is, or `was_public` before the change).
+pub async fn record_track(db: &Db, track_id: i64, kind: Kind, was_public: bool) {
     let done = sqlx::query(
-        "INSERT INTO changes (track_id, owner_id, kind, at) SELECT id, owner_id, $1, $2 FROM tracks WHERE id = $3",
+        "INSERT INTO changes (track_id, owner_id, kind, at, public) \
+         SELECT id, owner_id, $1, $2, CASE WHEN visibility = 'public' OR $3 = 1 THEN 1 ELSE 0 END \
+         FROM tracks WHERE id = $4",
     )
     .bind(kind.as_str())
     .bind(now_ms())
+    .bind(i64::from(was_public))
     .bind(track_id)
     .execute(db.pool())
     .await;
@@ -107,41 +110,28 @@ pub async fn oldest(db: &Db) -> Result<i64, AppError> {
     )
 }
 
-/// Up to `limit` changes after id `after`, oldest first, and the id to ask
-/// after next time. Ids are handed out before their rows commit, so a
-/// younger id can be visible while an older one is not yet: the answer
-/// stops before such a gap until it is `GAP_GRACE_MS` old (then the id was
-/// never used), so no committed change is ever skipped.
-pub async fn after(db: &Db, after: i64, limit: i64) -> Result<(Vec<Change>, i64), AppError> {
+/// Up to `limit` changes after id `after`, by id. Ids are handed out
+/// before their rows commit, so a younger id can be visible while an older
+/// one is not yet: readers wait a little at a gap (`http::changes`).
+pub async fn after(db: &Db, after: i64, limit: i64) -> Result<Vec<Change>, AppError> {
     let rows = sqlx::query(
-        "SELECT c.id, c.track_id, c.owner_id, c.kind, c.at, \
-         CAST(CASE WHEN t.visibility = 'public' THEN 1 ELSE 0 END AS BIGINT) AS public \
-         FROM changes c LEFT JOIN tracks t ON t.id = c.track_id \
-         WHERE c.id > $1 ORDER BY c.id LIMIT $2",
+        "SELECT id, track_id, owner_id, kind, at, public FROM changes WHERE id > $1 ORDER BY id LIMIT $2",
     )
     .bind(after)
     .bind(limit)
     .fetch_all(db.pool())
     .await?;
-    let now = now_ms();
-    let mut out = Vec::with_capacity(rows.len());
-    let mut next = after;
-    for r in rows {
-        let c = Change {
+    Ok(rows
+        .into_iter()
+        .map(|r| Change {
             id: r.get("id"),
             track_id: r.get("track_id"),
             owner_id: r.get("owner_id"),
             kind: r.get("kind"),
             at: r.get("at"),
             public: r.get::<i64, _>("public") == 1,
-        };
-        if c.id != next + 1 && now - c.at < GAP_GRACE_MS {
-            break;
-        }
-        next = c.id;
-        out.push(c);
-    }
-    Ok((out, next))
+        })
+        .collect())
 }
 
 /// Removes changes older than `KEEP_MS`; how many.

@@ -20,6 +20,8 @@ pub mod transcripts;
 pub mod uploads;
 
 #[cfg(feature = "ssr")]
+pub mod calls;
+#[cfg(feature = "ssr")]
 pub mod changes;
 #[cfg(feature = "ssr")]
 pub mod db;

@@ -78,6 +78,11 @@ pub enum ApiKeyCommand {
         email: String,
         #[arg(long)]
         name: String,
+        /// Radio calls this key may upload (rdio-scanner's call upload):
+        /// `*` (default: every system), `1:*;2:100,200` (system 1 whole,
+        /// talkgroups 100 and 200 of system 2), or rdio-scanner's JSON.
+        #[arg(long)]
+        calls: Option<String>,
     },
 }
 
@@ -452,7 +457,7 @@ impl Config {
     }
 
     pub fn settings(&self) -> app::settings::Settings {
-        app::settings::Settings {
+        within_store_limits(app::settings::Settings {
             data_dir: self.data_dir.clone(),
             pool: app::db::PoolSettings {
                 max_connections: self.db_max_connections.max(1),
@@ -507,6 +512,21 @@ impl Config {
             },
             stt: self.stt.settings(),
             object_store: self.storage.settings(),
-        }
+        })
     }
+}
+
+/// The largest object S3 copies inside a bucket in one request: uploads on
+/// object storage are copied into their content address.
+const S3_COPY_MAX: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Lowers the largest upload to what the object store can take.
+fn within_store_limits(mut s: app::settings::Settings) -> app::settings::Settings {
+    if s.object_store.is_some() && s.upload_max_bytes > S3_COPY_MAX {
+        tracing::warn!(
+            "WAVEKEEP_UPLOAD_MAX_MB is above 5 GiB, the largest file S3 copies in one request: uploads are limited to 5 GiB"
+        );
+        s.upload_max_bytes = S3_COPY_MAX;
+    }
+    s
 }

@@ -102,6 +102,7 @@ pub fn router(state: ServerState) -> Router {
         .route("/tracks/{id}/peaks", get(http::tracks_v1::peaks))
         .route("/tracks/{id}/events", get(http::tracks_v1::events))
         .route("/changes", get(http::changes::feed))
+        .route("/calls", get(http::calls::list))
         .route(
             "/tracks/{id}/transcribe",
             post(http::transcripts::transcribe),
@@ -134,6 +135,15 @@ pub fn router(state: ServerState) -> Router {
         .route(
             "/api/v1/tracks",
             post(uploads::multipart::create).get(http::tracks_v1::list),
+        )
+        // rdio-scanner's routes answer every method (405 in its words).
+        .route(
+            "/api/call-upload",
+            axum::routing::any(uploads::calls::call_upload),
+        )
+        .route(
+            "/api/trunk-recorder-call-upload",
+            axum::routing::any(uploads::calls::trunk_recorder_call_upload),
         )
         .route_layer(axum::middleware::from_fn_with_state(
             limiter,

@@ -65,12 +65,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate { revert_to } => migrate(&config, revert_to).await,
         Command::CreateAdmin { email } => create_admin(&config, &email).await,
         Command::ApiKey {
-            command: ApiKeyCommand::Create { email, name },
+            command: ApiKeyCommand::Create { email, name, calls },
         } => {
+            let scope = match calls.as_deref() {
+                Some(s) => Some(
+                    app::calls::CallScope::parse(s).map_err(|e| anyhow::anyhow!("--calls: {e}"))?,
+                ),
+                None => None,
+            };
             let state = state(&config).await?;
             let key = app::auth::service::create_api_key_for_email(&state, &email, &name)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if let Some(scope) = &scope {
+                let owner =
+                    app::auth::db::user_id_by_email(&state.db, &email.trim().to_lowercase())
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?
+                        .unwrap_or_default();
+                app::calls::set_scope(&state.db, owner, key.key.id, Some(scope))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            }
             println!("{}", key.secret);
             eprintln!(
                 "Created key \"{}\" ({}…) for {email}. It is shown only once.",

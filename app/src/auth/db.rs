@@ -6,7 +6,7 @@ use super::{ApiKeyInfo, Role, UserSummary, Viewer};
 use crate::db::{is_unique_violation, now_ms, Db};
 use crate::errors::AppError;
 
-fn role_of(s: &str) -> Role {
+pub fn role_of(s: &str) -> Role {
     Role::parse(s).unwrap_or(Role::User)
 }
 

@@ -151,9 +151,10 @@ pub async fn update_track(
             "the tags are longer than 500 characters",
         ));
     }
-    let (state, _) = editable(id).await?;
+    let (state, before) = editable(id).await?;
     super::db::update(&state.db, id, title, &tags, visibility).await?;
-    crate::changes::record_track(&state.db, id, crate::changes::Kind::Updated).await;
+    let was_public = before.visibility == super::Visibility::Public;
+    crate::changes::record_track(&state.db, id, crate::changes::Kind::Updated, was_public).await;
     state.caches.changed(Some(id)).await;
     Ok(())
 }
@@ -163,7 +164,7 @@ pub async fn update_track(
 pub async fn set_primary_version(id: i64, version_id: i64) -> Result<(), AppError> {
     let (state, _) = editable(id).await?;
     super::db::set_primary(&state.db, id, version_id).await?;
-    crate::changes::record_track(&state.db, id, crate::changes::Kind::Updated).await;
+    crate::changes::record_track(&state.db, id, crate::changes::Kind::Updated, false).await;
     state.caches.changed(Some(id)).await;
     Ok(())
 }
@@ -174,7 +175,15 @@ pub async fn set_primary_version(id: i64, version_id: i64) -> Result<(), AppErro
 pub async fn delete_track(id: i64) -> Result<(), AppError> {
     let (state, t) = editable(id).await?;
     super::db::delete(&state.db, id).await?;
-    crate::changes::record(&state.db, id, t.owner_id, crate::changes::Kind::Deleted).await;
+    let public = t.visibility == super::Visibility::Public;
+    crate::changes::record(
+        &state.db,
+        id,
+        t.owner_id,
+        crate::changes::Kind::Deleted,
+        public,
+    )
+    .await;
     state.caches.changed(Some(id)).await;
     state.usage.invalidate(t.owner_id).await;
     state.queue.wake().notify_waiters();

@@ -363,17 +363,18 @@ pub async fn mark_failed(db: &Db, id: &str, error: &str) {
     }
 }
 
-/// Deletes an upload's row unless a request holds its lease; whether it went.
-pub async fn delete_unless_leased(db: &Db, id: &str) -> Result<bool, AppError> {
-    let gone = sqlx::query(
-        "DELETE FROM uploads WHERE id = $1 AND (lock_until IS NULL OR lock_until < $2)",
+/// Deletes an upload's row unless a request holds its lease. `None` when
+/// it stayed; else the multipart upload it had on object storage (read in
+/// the same statement, so one a PATCH began just before is not missed).
+pub async fn delete_unless_leased(db: &Db, id: &str) -> Result<Option<Option<String>>, AppError> {
+    let gone: Option<Option<String>> = sqlx::query_scalar(
+        "DELETE FROM uploads WHERE id = $1 AND (lock_until IS NULL OR lock_until < $2) RETURNING staged_id",
     )
     .bind(id)
     .bind(now_ms())
-    .execute(db.pool())
-    .await?
-    .rows_affected();
-    Ok(gone > 0)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(gone)
 }
 
 /// Expired unfinished uploads, and finished ones older than `keep_done`.

@@ -63,6 +63,34 @@ impl Finalizing {
         self.now
     }
 
+    /// The owner's call already stored with these facts and content (a
+    /// call sent again), if any.
+    pub async fn existing_call(
+        &mut self,
+        call: &crate::calls::CallFacts,
+        sha256: &str,
+    ) -> Result<Option<super::Ingested>, AppError> {
+        let found = crate::calls::existing(&mut self.tx, self.owner_id, call, sha256).await?;
+        Ok(
+            found.map(|(track_id, version_id, asset_id)| super::Ingested {
+                track_id,
+                version_id,
+                asset_id,
+                stem_id: None,
+            }),
+        )
+    }
+
+    /// The radio facts of new call track `track_id`.
+    pub async fn insert_call(
+        &mut self,
+        track_id: i64,
+        call: &crate::calls::CallFacts,
+        sha256: &str,
+    ) -> Result<(), AppError> {
+        crate::calls::insert(&mut self.tx, track_id, self.owner_id, call, sha256).await
+    }
+
     /// Claims tus upload `id` (its last offset is `size`): false when
     /// another request finalized it first.
     pub async fn claim_upload(&mut self, id: &str, size: i64) -> Result<bool, AppError> {

@@ -8,8 +8,9 @@
 //! instance answers; without either it gets changes from now on. When what
 //! it missed is no longer kept (a day), a `reset` event says to reload.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -28,6 +29,9 @@ const BATCH: i64 = 200;
 /// How long a stream waits for a wake-up before it looks anyway (a change
 /// from a process whose NOTIFY was lost, a gap still committing).
 const LOOK_EVERY: Duration = Duration::from_millis(1000);
+/// A gap in the ids this old (on this process's clock) is a rolled-back or
+/// lost insert, not one still committing.
+const GAP_GRACE: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Deserialize)]
 pub struct FeedQuery {
@@ -46,13 +50,19 @@ pub async fn feed(
         .and_then(|v| v.trim().parse::<i64>().ok())
         .or(q.after)
         .filter(|id| *id >= 0);
+    let latest = changes::latest(&state.db).await?;
     let (start, reset) = match resumed {
         Some(after) => {
-            // Changes after `after` that are no longer kept cannot be replayed.
+            // Changes after `after` that are no longer kept cannot be
+            // replayed; an id from the future is not ours either.
             let oldest = changes::oldest(&state.db).await?;
-            (after, oldest > after + 1)
+            if oldest > after.saturating_add(1) || after > latest {
+                (latest, true)
+            } else {
+                (after, false)
+            }
         }
-        None => (changes::latest(&state.db).await?, false),
+        None => (latest, false),
     };
     let viewer_id = viewer.map(|v| v.id);
     let stopped = state.stopped();
@@ -71,38 +81,85 @@ fn event_of(c: &Change) -> Event {
         .unwrap_or_default()
 }
 
+/// Moves the client's last event id on without an event (EventSource keeps
+/// it), past changes it may not hear of, so a reconnect asks from there.
+fn position(id: i64) -> Event {
+    Event::default().id(id.to_string()).comment("")
+}
+
+/// Where a stream stands: the last id it passed, and since when it has
+/// been waiting at a gap before the next one (by this process's clock).
+struct Cursor {
+    after: i64,
+    gap_since: Option<Instant>,
+}
+
 fn events(
     state: AppState,
     viewer: Option<i64>,
     start: i64,
     reset: bool,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    let first = reset.then(|| Event::default().event("reset").data("reload"));
-    let pending: std::collections::VecDeque<Event> = first.into_iter().collect();
+    let mut first = VecDeque::new();
+    if reset {
+        first.push_back(Event::default().event("reset").data("reload"));
+    }
+    first.push_back(position(start));
+    let cursor = Cursor {
+        after: start,
+        gap_since: None,
+    };
     futures::stream::unfold(
-        (state, start, pending),
-        move |(state, mut after, mut pending)| async move {
+        (state, cursor, first),
+        move |(state, mut cursor, mut pending)| async move {
             loop {
                 if let Some(e) = pending.pop_front() {
-                    return Some((Ok(e), (state, after, pending)));
+                    return Some((Ok(e), (state, cursor, pending)));
                 }
                 // Armed before reading, so a change committed after the read
                 // wakes the wait below.
                 let woken = state.caches.feed().notified();
                 tokio::pin!(woken);
                 woken.as_mut().enable();
-                match changes::after(&state.db, after, BATCH).await {
-                    Ok((batch, next)) => {
-                        after = next;
+                match changes::after(&state.db, cursor.after, BATCH).await {
+                    Ok(batch) => {
                         let full = batch.len() as i64 == BATCH;
-                        pending.extend(batch.iter().filter(|c| c.visible_to(viewer)).map(event_of));
-                        if full || !pending.is_empty() {
+                        let before = cursor.after;
+                        let mut heard = false;
+                        for c in &batch {
+                            if c.id != cursor.after.saturating_add(1) {
+                                // An older id may still be committing: wait
+                                // for it a little, then take it as unused.
+                                let since = *cursor.gap_since.get_or_insert_with(Instant::now);
+                                if since.elapsed() < GAP_GRACE {
+                                    break;
+                                }
+                            }
+                            cursor.gap_since = None;
+                            cursor.after = c.id;
+                            if c.visible_to(viewer) {
+                                pending.push_back(event_of(c));
+                                heard = true;
+                            }
+                        }
+                        if !heard && cursor.after != before {
+                            pending.push_back(position(cursor.after));
+                        }
+                        if !pending.is_empty() {
+                            continue;
+                        }
+                        if full && cursor.gap_since.is_none() {
                             continue;
                         }
                     }
                     Err(e) => tracing::debug!(error = %e, "could not read the change feed"),
                 }
-                let _ = tokio::time::timeout(LOOK_EVERY, woken).await;
+                let wait = if cursor.gap_since.is_some() {
+                    Duration::from_millis(200)
+                } else {
+                    LOOK_EVERY
+                };
+                let _ = tokio::time::timeout(wait, woken).await;
             }
         },
     )

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod api_v1;
 pub mod body_guard;
+pub mod calls;
 pub mod changes;
 pub mod csrf;
 pub mod db_guard;

@@ -432,6 +432,28 @@ impl ObjectStorage {
         Ok(())
     }
 
+    /// Keys under `dir` with their age.
+    pub async fn list_aged(&self, dir: &str) -> std::io::Result<Vec<(String, Duration)>> {
+        let skip = if self.prefix.is_empty() {
+            0
+        } else {
+            self.prefix.len() + 1
+        };
+        let now = SystemTime::now();
+        let mut out = Vec::new();
+        let mut listed = self.s3.list(Some(&self.path(dir)));
+        while let Some(meta) = listed.next().await {
+            let meta = meta?;
+            let age = now
+                .duration_since(SystemTime::from(meta.last_modified))
+                .unwrap_or_default();
+            if let Some(key) = meta.location.as_ref().get(skip..) {
+                out.push((key.to_string(), age));
+            }
+        }
+        Ok(out)
+    }
+
     /// Keys under `dir` (relative to the prefix, like every key here).
     pub async fn list(&self, dir: &str) -> std::io::Result<Vec<String>> {
         let skip = if self.prefix.is_empty() {

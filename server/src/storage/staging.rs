@@ -129,21 +129,47 @@ impl Staging {
         Ok(to)
     }
 
-    /// Removes tails of `id` other than the one ending at `keep` (left by
-    /// PATCHes that ended or died since).
-    pub async fn tidy(&self, id: &str, keep: Option<i64>) -> std::io::Result<()> {
+    /// Removes tails of `id` that end before `before` (left by PATCHes that
+    /// ended or died since; a later PATCH's tail always ends further on, so
+    /// one written after this one's record is never touched).
+    pub async fn tidy(&self, id: &str, before: i64) -> std::io::Result<()> {
         let dir = staged_dir(id).ok_or_else(bad_id)?;
-        let keep = keep.map(|end| format!("{dir}/{}", tail_name(end)));
         for k in self.store.list(&dir).await? {
-            let is_tail = k
+            let end = k
                 .rsplit('/')
                 .next()
-                .is_some_and(|name| name.starts_with("tail-"));
-            if is_tail && Some(&k) != keep.as_ref() {
+                .and_then(|name| name.strip_prefix("tail-"))
+                .and_then(|n| n.parse::<i64>().ok());
+            if end.is_some_and(|end| end < before) {
                 self.store.delete(&k).await?;
             }
         }
         Ok(())
+    }
+
+    /// Aborts multipart upload `multipart` of `id` (nothing else of it goes).
+    pub async fn abort(&self, id: &str, multipart: &str) -> std::io::Result<()> {
+        self.store
+            .abort_multipart(&Self::data_key(id)?, multipart)
+            .await
+    }
+
+    /// Removes staged objects older than `age` whose upload is not in
+    /// `live` (their rows are gone); how many.
+    pub async fn orphans(
+        &self,
+        age: std::time::Duration,
+        live: &std::collections::HashSet<&str>,
+    ) -> std::io::Result<usize> {
+        let mut removed = 0;
+        for (k, old) in self.store.list_aged("uploads").await? {
+            let id = k.split('/').nth(1).unwrap_or_default();
+            if old >= age && !live.contains(id) {
+                self.store.delete(&k).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Removes everything of `id`: its unfinished multipart upload (so the
@@ -171,7 +197,6 @@ pub struct StagedWriter {
     multipart: Option<String>,
     parts: Vec<String>,
     buf: Vec<u8>,
-    _room: tokio::sync::SemaphorePermit<'static>,
 }
 
 impl Staging {
@@ -184,7 +209,6 @@ impl Staging {
             multipart: None,
             parts: Vec::new(),
             buf: Vec::new(),
-            _room: room_for(PART).await?,
         })
     }
 }
@@ -205,6 +229,7 @@ impl StagedWriter {
     }
 
     async fn send(&mut self, part: Vec<u8>) -> std::io::Result<()> {
+        let _room = room_for(part.len()).await?;
         let multipart = match &self.multipart {
             Some(m) => m.clone(),
             None => {
@@ -225,6 +250,7 @@ impl StagedWriter {
     pub async fn finish(&mut self, length: u64) -> std::io::Result<()> {
         let rest = std::mem::take(&mut self.buf);
         if self.multipart.is_none() {
+            let _room = room_for(rest.len()).await?;
             return self.staging.put_whole(&self.id, rest).await;
         }
         if !rest.is_empty() {

@@ -36,15 +36,22 @@ pub async fn sweep_older_than(
     let keep_done = state.settings.upload_expiry;
     let mut removed = 0;
     for id in app::uploads::db::expired_uploads(db, keep_done).await? {
-        let multipart = app::uploads::db::load(db, &id)
-            .await?
-            .and_then(|u| u.staged.multipart);
-        if app::uploads::db::delete_unless_leased(db, &id).await? {
+        if let Some(multipart) = app::uploads::db::delete_unless_leased(db, &id).await? {
             storage.discard_upload(&id, multipart.as_deref()).await;
             removed += 1;
         }
     }
     let live = app::uploads::db::receiving_ids(db).await?;
+    // Staged bytes in the bucket whose upload is gone (a crash, a request
+    // dropped before it could clean up, a removal that failed).
+    if let Some(staging) = storage.staging() {
+        let keep: std::collections::HashSet<&str> = live.iter().map(String::as_str).collect();
+        match staging.orphans(tmp_age, &keep).await {
+            Ok(n) if n > 0 => tracing::info!(objects = n, "removed staged bytes of gone uploads"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not sweep staged uploads"),
+        }
+    }
     if let Err(e) = storage
         .spool()
         .sweep_uploads(orphan_age, live.into_iter().collect())

@@ -47,6 +47,9 @@ pub struct Incoming {
     pub joined_parts: Vec<String>,
     /// Transcribe it (`transcribe=1`); `None`: as the owner chose on /account.
     pub transcribe: Option<bool>,
+    /// A radio call: its facts, stored with the new track; a call stored
+    /// before (same facts and content) is answered with the earlier one.
+    pub call: Option<app::calls::CallFacts>,
 }
 
 impl Incoming {
@@ -62,6 +65,7 @@ impl Incoming {
             reservation: None,
             joined_parts: Vec::new(),
             transcribe: None,
+            call: None,
         }
     }
 }
@@ -158,6 +162,17 @@ pub async fn ingest_from(
             .await
             .map_err(|e| AppError::io("storing an upload", e))?;
     }
+    // A call sent again is the call stored before.
+    if let Some(call) = &incoming.call {
+        if let Some(earlier) = tx.existing_call(call, &known.sha256).await? {
+            drop(tx);
+            remove_spooled(state, source).await;
+            if let Some(r) = &incoming.reservation {
+                app::uploads::quota::release(&state.db, r).await;
+            }
+            return Ok(earlier);
+        }
+    }
     // 4. Claim the upload.
     if let Some(id) = upload_id {
         if !tx.claim_upload(id, known.size as i64).await? {
@@ -174,6 +189,9 @@ pub async fn ingest_from(
     let asset_id = find_or_insert_asset(&mut tx, incoming, &key, &known).await?;
     // 6. Place it.
     let done = place(&mut tx, incoming, asset_id).await?;
+    if let Some(call) = &incoming.call {
+        tx.insert_call(done.track_id, call, &known.sha256).await?;
+    }
     // The transcript, when asked for (or the owner's default) and possible.
     if transcribe {
         tx.enqueue(&app::transcripts::service::job(
@@ -195,11 +213,17 @@ pub async fn ingest_from(
     tx.commit().await?;
     remove_spooled(state, source).await;
     state.usage.invalidate(incoming.owner_id).await;
-    let kind = match incoming.target {
-        Target::NewTrack => app::changes::Kind::Created,
-        _ => app::changes::Kind::Updated,
-    };
-    app::changes::record(&state.db, done.track_id, incoming.owner_id, kind).await;
+    match incoming.target {
+        Target::NewTrack => {
+            let public = incoming.visibility == Some(Visibility::Public);
+            let kind = app::changes::Kind::Created;
+            app::changes::record(&state.db, done.track_id, incoming.owner_id, kind, public).await
+        }
+        _ => {
+            let kind = app::changes::Kind::Updated;
+            app::changes::record_track(&state.db, done.track_id, kind, false).await
+        }
+    }
     state.caches.changed(Some(done.track_id)).await;
     state.queue.wake().notify_waiters();
     Ok(done)

@@ -1,10 +1,12 @@
-//! Uploads: how bytes sent by people and machines become tracks. Two
+//! Uploads: how bytes sent by people and machines become tracks. Three
 //! protocols receive them — tus 1.0 (`tus/`: resumable, in chunks, from the
-//! browser and tus clients) and the machine API's multipart form
-//! (`multipart`) — into the storage spool, and `ingest` turns a complete
+//! browser and tus clients), the machine API's multipart form
+//! (`multipart`), and rdio-scanner's call upload for radio recorders
+//! (`calls`) — into the storage spool, and `ingest` turns a complete
 //! file into stored content and rows, in named steps. The SQL is in
 //! `app::uploads`.
 
+pub mod calls;
 pub mod ingest;
 pub mod multipart;
 pub mod tus;

@@ -263,6 +263,7 @@ async fn receive_into(
         reservation: Some(reserving.id.clone()),
         joined_parts: Vec::new(),
         transcribe: ingest::transcribe_from(&fields),
+        call: None,
     };
     let received = ingest::Received {
         sha256,

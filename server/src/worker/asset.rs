@@ -90,7 +90,7 @@ pub async fn tracks_changed(state: &AppState, asset_id: i64) {
         .await
         .unwrap_or_default();
     for id in &ids {
-        app::changes::record_track(&state.db, *id, app::changes::Kind::Updated).await;
+        app::changes::record_track(&state.db, *id, app::changes::Kind::Updated, false).await;
         state.caches.changed(Some(*id)).await;
     }
     if ids.is_empty() {

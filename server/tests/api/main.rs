@@ -18,6 +18,7 @@ mod auth;
 mod bad_input;
 mod binary;
 mod browse;
+mod calls;
 mod crash;
 mod csrf;
 mod faults;

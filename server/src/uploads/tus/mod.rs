@@ -192,12 +192,12 @@ async fn terminate_inner(
 ) -> TusResult {
     check_version(headers)?;
     let u = load(&state, id, owner_id).await?;
-    if !app::uploads::db::delete_unless_leased(&state.db, &u.id).await? {
+    let Some(multipart) = app::uploads::db::delete_unless_leased(&state.db, &u.id).await? else {
         return Err(locked());
-    }
+    };
     state
         .storage
-        .discard_upload(&u.id, u.staged.multipart.as_deref())
+        .discard_upload(&u.id, multipart.as_deref())
         .await;
     Ok(Tus::new(StatusCode::NO_CONTENT))
 }

@@ -189,6 +189,14 @@ pub async fn patch(
     if let Some(staging) = state.storage.staging() {
         let content_length =
             header(&headers, &http::header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+        // Read again under the lease: what the last holder recorded.
+        let u = match load(&state, &id, owner_id).await {
+            Ok(u) => u,
+            Err(e) => {
+                app::uploads::db::release_leases(&state.db, &token).await;
+                return Err(e);
+            }
+        };
         let p = super::staged::Patch {
             upload: &u,
             staging,

@@ -41,14 +41,13 @@ fn save(h: &Sha256) -> String {
     hex::encode(h.serialize())
 }
 
-/// The running sha256 of an upload: over its parts (`staged.bytes`).
+/// The running sha256 of an upload: over its parts (`staged.bytes`). Every
+/// PATCH on object storage records one, so an upload with bytes and none
+/// was begun on a local disk.
 fn restore(u: &Upload) -> Result<Sha256, Tus> {
     match &u.staged.hash {
-        None if u.staged.bytes == 0 => Ok(Sha256::new()),
-        None => Err(AppError::gone(
-            "this upload began before wavekeep stored uploads on object storage: start it again",
-        )
-        .into()),
+        None if u.received == 0 => Ok(Sha256::new()),
+        None => Err(not_staged()),
         Some(hex_state) => {
             let raw = hex::decode(hex_state).map_err(|_| corrupt())?;
             let state =
@@ -56,6 +55,14 @@ fn restore(u: &Upload) -> Result<Sha256, Tus> {
             Sha256::deserialize(&state).map_err(|_| corrupt())
         }
     }
+}
+
+fn not_staged() -> Tus {
+    AppError::gone(
+        "this upload's bytes are not in the bucket (it began before wavekeep stored uploads \
+         on object storage): start it again",
+    )
+    .into()
 }
 
 fn corrupt() -> Tus {
@@ -87,8 +94,7 @@ pub async fn patch(state: &ServerState, p: Patch<'_>, body: Body) -> TusResult {
     let mut hasher = restore(u)?;
     // The bytes after the last part, from the tail the row names.
     let tail_len = (u.received - staged.bytes).max(0) as usize;
-    let _room = room_for(PART).await.map_err(io("receiving an upload"))?;
-    let mut buf: Vec<u8> = Vec::with_capacity(PART + 256 * 1024);
+    let mut buf: Vec<u8> = Vec::new();
     if tail_len > 0 {
         match p
             .staging
@@ -97,13 +103,7 @@ pub async fn patch(state: &ServerState, p: Patch<'_>, body: Body) -> TusResult {
             .map_err(io("reading an upload's last bytes"))?
         {
             Some(t) if t.len() == tail_len => buf = t,
-            _ => {
-                return Err(AppError::io(
-                    "reading an upload's last bytes",
-                    std::io::Error::other("they are missing from the bucket"),
-                )
-                .into())
-            }
+            _ => return Err(not_staged()),
         }
     }
     let room = (u.length - u.received).max(0) as u64;
@@ -173,7 +173,8 @@ pub async fn patch(state: &ServerState, p: Patch<'_>, body: Body) -> TusResult {
         }
     }
     let received = u.received + bytes as i64;
-    let last = received == u.length && interrupted.is_none();
+    // Every byte is durable once here, whether or not the body ended cleanly.
+    let last = received == u.length;
     if last {
         // The rest is the last part (any size), or the whole file when it
         // never filled one.
@@ -181,6 +182,7 @@ pub async fn patch(state: &ServerState, p: Patch<'_>, body: Body) -> TusResult {
         if staged.multipart.is_some() && !buf.is_empty() {
             send_part(state, &p.staging, u, p.token, &mut staged, buf).await?;
         } else if staged.multipart.is_none() && staged.bytes < received {
+            let _room = room_for(buf.len()).await.map_err(io("storing an upload"))?;
             p.staging
                 .put_whole(id, buf)
                 .await
@@ -189,11 +191,13 @@ pub async fn patch(state: &ServerState, p: Patch<'_>, body: Body) -> TusResult {
         staged.bytes = received;
         staged.hash = Some(save(&hasher));
     } else if !buf.is_empty() {
+        let _room = room_for(buf.len()).await.map_err(io("storing an upload"))?;
         p.staging
             .put_tail(id, received, buf)
             .await
             .map_err(io("storing an upload's last bytes"))?;
     }
+    staged.hash = Some(save(&hasher));
     let expires_at = expires_at();
     // The last PATCH keeps its lease while it finalizes (a HEAD elsewhere
     // then leaves the finalizing to it); a partial upload is not finalized.
@@ -211,8 +215,13 @@ pub async fn patch(state: &ServerState, p: Patch<'_>, body: Body) -> TusResult {
     {
         return Err(locked());
     }
-    let tail = (received > staged.bytes).then_some(received);
-    if let Err(e) = p.staging.tidy(id, tail).await {
+    // Older tails go (this one's, when kept, ends at `received`).
+    let before = if received > staged.bytes {
+        received
+    } else {
+        received + 1
+    };
+    if let Err(e) = p.staging.tidy(id, before).await {
         tracing::warn!(upload = id, error = %e, "could not remove an upload's old last bytes");
     }
     if finalizing {
@@ -254,16 +263,23 @@ async fn send_part(
                 .begin(&u.id)
                 .await
                 .map_err(io("storing an upload"))?;
-            if !app::uploads::db::record_multipart(&state.db, &u.id, token, &m).await? {
-                if let Err(e) = staging.discard(&u.id, Some(&m)).await {
+            let recorded = app::uploads::db::record_multipart(&state.db, &u.id, token, &m).await;
+            if !matches!(recorded, Ok(true)) {
+                // Unknown to the row, it would never be completed: only it
+                // goes (the bytes of whoever holds the upload now stay).
+                if let Err(e) = staging.abort(&u.id, &m).await {
                     tracing::warn!(upload = %u.id, error = %e, "could not abort a multipart upload");
                 }
+                recorded?;
                 return Err(locked());
             }
             staged.multipart = Some(m.clone());
             m
         }
     };
+    let _room = room_for(part.len())
+        .await
+        .map_err(io("storing an upload"))?;
     let etag = staging
         .put_part(&u.id, &multipart, staged.parts.len(), Bytes::from(part))
         .await
@@ -275,6 +291,9 @@ async fn send_part(
 
 /// The sha256 and size of an upload whose every byte is staged.
 fn known(u: &Upload) -> Result<Received, Tus> {
+    if u.staged.hash.is_none() && u.length > 0 {
+        return Err(not_staged());
+    }
     if u.staged.bytes != u.length {
         return Err(AppError::io(
             "finalizing an upload",

@@ -1,0 +1,2 @@
+DROP TABLE calls;
+ALTER TABLE api_keys DROP COLUMN call_scope;
