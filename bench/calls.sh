@@ -49,4 +49,9 @@ if [ "${MINUTES:-0}" -gt 0 ]; then
   after=$(rss)
   echo "server RSS over ${MINUTES} min: $before → $after MiB ($(( (after - before) * 60 / MINUTES )) MiB/h extrapolated)"
 fi
-[ -n "${db:-}" ] && { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=""; psql "$WAVEKEEP_BENCH_PG_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null; }
+if [ -n "${db:-}" ]; then
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+  pid=""
+  psql "$WAVEKEEP_BENCH_PG_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+fi

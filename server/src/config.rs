@@ -51,6 +51,28 @@ pub enum Command {
         #[command(subcommand)]
         command: StorageCommand,
     },
+    /// Import every audio file in a folder (and the folders in it) for one
+    /// account, as uploads would: files already there (same content) are
+    /// skipped, so running it again imports only what is new.
+    Import {
+        /// The folder.
+        dir: std::path::PathBuf,
+        /// Whose tracks they become.
+        #[arg(long)]
+        email: String,
+        /// private (default), unlisted or public.
+        #[arg(long)]
+        visibility: Option<String>,
+        /// Tags for every imported track (comma-separated).
+        #[arg(long)]
+        tags: Option<String>,
+        /// Say what would be imported, import nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Files imported at once.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod config;
 pub mod http;
+pub mod import;
 pub mod listen;
 pub mod media;
 pub mod state;

@@ -97,6 +97,59 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Storage {
             command: StorageCommand::Migrate { to, jobs },
         } => migrate_storage(&config, &to, jobs).await,
+        Command::Import {
+            dir,
+            email,
+            visibility,
+            tags,
+            dry_run,
+            jobs,
+        } => {
+            let visibility = match visibility.as_deref() {
+                None => None,
+                Some(v) => Some(
+                    app::tracks::Visibility::parse(&v.to_ascii_lowercase()).ok_or_else(|| {
+                        anyhow::anyhow!("--visibility must be private, unlisted or public")
+                    })?,
+                ),
+            };
+            let state = state(&config).await?;
+            let owner_id = app::auth::db::user_id_by_email(&state.db, &email.trim().to_lowercase())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .ok_or_else(|| anyhow::anyhow!("no account with email {email}"))?;
+            let opts = server::import::ImportOptions {
+                owner_id,
+                visibility,
+                tags: tags.map(|t| t.chars().take(500).collect()),
+                dry_run,
+                jobs,
+            };
+            eprintln!("Importing the audio files under {}…", dir.display());
+            let s = server::import::import(&state, &dir, &opts).await?;
+            if dry_run {
+                eprintln!(
+                    "Dry run: {} files would be imported, {} already there, {} other files passed over.",
+                    s.would_import, s.skipped, s.passed_over
+                );
+            } else {
+                eprintln!(
+                    "Imported {} files ({:.1} MB), {} already there, {} other files passed over, {} failed.",
+                    s.imported,
+                    s.imported_bytes as f64 / 1e6,
+                    s.skipped,
+                    s.passed_over,
+                    s.failed.len()
+                );
+            }
+            for (path, why) in &s.failed {
+                eprintln!("  {}: {why}", path.display());
+            }
+            if !s.failed.is_empty() {
+                anyhow::bail!("{} files were not imported", s.failed.len());
+            }
+            Ok(())
+        }
     }
 }
 

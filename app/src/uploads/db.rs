@@ -461,3 +461,14 @@ pub async fn check_target(db: &Db, owner_id: i64, target: &Target) -> Result<(),
     }
     Ok(())
 }
+
+/// Whether `owner_id` has stored content `sha256` already (an import skips it).
+pub async fn owner_has_content(db: &Db, owner_id: i64, sha256: &str) -> Result<bool, AppError> {
+    let n: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM assets WHERE owner_id = $1 AND sha256 = $2")
+            .bind(owner_id)
+            .bind(sha256)
+            .fetch_one(db.pool())
+            .await?;
+    Ok(n > 0)
+}

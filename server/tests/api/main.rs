@@ -23,6 +23,7 @@ mod crash;
 mod csrf;
 mod faults;
 mod health;
+mod import;
 mod jobs;
 mod pages;
 mod real_server;
