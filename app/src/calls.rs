@@ -113,14 +113,20 @@ impl CallScope {
     }
 }
 
-/// The owner and scope of an unrevoked API key (by its hash), for a call
-/// upload; `None` when there is no such key.
-pub async fn key_for_calls(
-    db: &Db,
-    key_hash: &str,
-) -> Result<Option<(Viewer, CallScope)>, AppError> {
+/// What an API key says about the calls uploaded with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallKey {
+    pub owner: Viewer,
+    pub scope: CallScope,
+    /// Transcribe every call (else as the owner chose).
+    pub transcribe: bool,
+}
+
+/// The owner, scope and transcription choice of an unrevoked API key (by
+/// its hash), for a call upload; `None` when there is no such key.
+pub async fn key_for_calls(db: &Db, key_hash: &str) -> Result<Option<CallKey>, AppError> {
     let row = sqlx::query(
-        "SELECT u.id, u.email, u.role, k.call_scope FROM api_keys k \
+        "SELECT u.id, u.email, u.role, k.call_scope, k.transcribe_calls FROM api_keys k \
          JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
     )
     .bind(key_hash)
@@ -132,15 +138,34 @@ pub async fn key_for_calls(
             // A scope that no longer parses allows nothing.
             Some(s) => CallScope::parse(&s).unwrap_or(CallScope::Systems(Vec::new())),
         };
-        (
-            Viewer {
+        CallKey {
+            owner: Viewer {
                 id: r.get("id"),
                 email: r.get("email"),
                 role: crate::auth::db::role_of(r.get::<&str, _>("role")),
             },
             scope,
-        )
+            transcribe: r.get::<i64, _>("transcribe_calls") == 1,
+        }
     }))
+}
+
+/// Whether calls uploaded with API key `key_id` of `user_id` are all
+/// transcribed; false when the key is not theirs.
+pub async fn set_transcribe(
+    db: &Db,
+    user_id: i64,
+    key_id: i64,
+    on: bool,
+) -> Result<bool, AppError> {
+    let n = sqlx::query("UPDATE api_keys SET transcribe_calls = $1 WHERE id = $2 AND user_id = $3")
+        .bind(i64::from(on))
+        .bind(key_id)
+        .bind(user_id)
+        .execute(db.pool())
+        .await?
+        .rows_affected();
+    Ok(n > 0)
 }
 
 /// Sets what API key `key_id` of `user_id` may upload calls for (`None`:
@@ -229,6 +254,18 @@ pub async fn insert(
     Ok(())
 }
 
+/// The call facts of track `track_id`, when it is a call.
+pub async fn info(db: &Db, track_id: i64) -> Result<Option<crate::tracks::CallInfo>, AppError> {
+    let row = sqlx::query(
+        "SELECT system_id, system_label, talkgroup_id, talkgroup_label, talkgroup_name, \
+         talkgroup_group, talkgroup_tag, frequency, source, started_at FROM calls WHERE track_id = $1",
+    )
+    .bind(track_id)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.as_ref().map(info_of))
+}
+
 /// Which calls a listing asks for.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct CallQuery {
@@ -250,18 +287,26 @@ pub struct CallQuery {
 pub struct CallRow {
     pub track_id: i64,
     pub title: String,
-    pub system_id: i64,
-    pub system_label: String,
-    pub talkgroup_id: i64,
-    pub talkgroup_label: String,
-    pub talkgroup_name: String,
-    pub talkgroup_group: String,
-    pub talkgroup_tag: String,
-    pub frequency: Option<i64>,
-    pub source: Option<i64>,
-    pub started_at: i64,
+    #[serde(flatten)]
+    pub call: crate::tracks::CallInfo,
     pub duration_ms: Option<i64>,
     pub url: String,
+}
+
+/// The call facts of a row with the `calls` columns.
+fn info_of(r: &sqlx::any::AnyRow) -> crate::tracks::CallInfo {
+    crate::tracks::CallInfo {
+        system_id: r.get("system_id"),
+        system_label: r.get("system_label"),
+        talkgroup_id: r.get("talkgroup_id"),
+        talkgroup_label: r.get("talkgroup_label"),
+        talkgroup_name: r.get("talkgroup_name"),
+        talkgroup_group: r.get("talkgroup_group"),
+        talkgroup_tag: r.get("talkgroup_tag"),
+        frequency: r.get("frequency"),
+        source: r.get("source"),
+        started_at: r.get("started_at"),
+    }
 }
 
 /// A page of calls, newest first.
@@ -351,16 +396,7 @@ pub async fn list(db: &Db, viewer: Option<i64>, q: &CallQuery) -> Result<CallPag
             CallRow {
                 track_id,
                 title: r.get("title"),
-                system_id: r.get("system_id"),
-                system_label: r.get("system_label"),
-                talkgroup_id: r.get("talkgroup_id"),
-                talkgroup_label: r.get("talkgroup_label"),
-                talkgroup_name: r.get("talkgroup_name"),
-                talkgroup_group: r.get("talkgroup_group"),
-                talkgroup_tag: r.get("talkgroup_tag"),
-                frequency: r.get("frequency"),
-                source: r.get("source"),
-                started_at: r.get("started_at"),
+                call: info_of(r),
                 duration_ms: r.get("duration_ms"),
                 url: format!("/api/v1/tracks/{track_id}"),
             }
@@ -369,7 +405,7 @@ pub async fn list(db: &Db, viewer: Option<i64>, q: &CallQuery) -> Result<CallPag
     let next = if more {
         items
             .last()
-            .map(|c| format!("{}:{}", c.started_at, c.track_id))
+            .map(|c| format!("{}:{}", c.call.started_at, c.track_id))
     } else {
         None
     };

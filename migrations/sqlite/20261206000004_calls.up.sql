@@ -32,3 +32,6 @@ CREATE INDEX calls_started_idx ON calls (started_at DESC, track_id DESC);
 -- as rdio-scanner's keys say it: [{"id": 1, "talkgroups": "*"}, {"id": 2,
 -- "talkgroups": [100, 200]}].
 ALTER TABLE api_keys ADD COLUMN call_scope TEXT;
+-- 1: calls uploaded with this key are transcribed whatever the owner's
+-- default (the transcription limits apply).
+ALTER TABLE api_keys ADD COLUMN transcribe_calls INTEGER NOT NULL DEFAULT 0;

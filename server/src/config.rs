@@ -105,6 +105,10 @@ pub enum ApiKeyCommand {
         /// talkgroups 100 and 200 of system 2), or rdio-scanner's JSON.
         #[arg(long)]
         calls: Option<String>,
+        /// Transcribe every call uploaded with this key (else as the
+        /// account chose).
+        #[arg(long)]
+        transcribe_calls: bool,
     },
 }
 

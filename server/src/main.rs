@@ -65,7 +65,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate { revert_to } => migrate(&config, revert_to).await,
         Command::CreateAdmin { email } => create_admin(&config, &email).await,
         Command::ApiKey {
-            command: ApiKeyCommand::Create { email, name, calls },
+            command:
+                ApiKeyCommand::Create {
+                    email,
+                    name,
+                    calls,
+                    transcribe_calls,
+                },
         } => {
             let scope = match calls.as_deref() {
                 Some(s) => Some(
@@ -77,15 +83,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let key = app::auth::service::create_api_key_for_email(&state, &email, &name)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            if let Some(scope) = &scope {
+            if scope.is_some() || transcribe_calls {
                 let owner =
                     app::auth::db::user_id_by_email(&state.db, &email.trim().to_lowercase())
                         .await
                         .map_err(|e| anyhow::anyhow!("{e}"))?
                         .unwrap_or_default();
-                app::calls::set_scope(&state.db, owner, key.key.id, Some(scope))
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                if let Some(scope) = &scope {
+                    app::calls::set_scope(&state.db, owner, key.key.id, Some(scope))
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                }
+                if transcribe_calls {
+                    app::calls::set_transcribe(&state.db, owner, key.key.id, true)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                }
             }
             println!("{}", key.secret);
             eprintln!(

@@ -145,6 +145,7 @@ fn TrackView(
                     attr:data-testid="track-error"
                 />
             })}
+            {t.call.clone().map(|c| view! { <CallFacts c /> })}
             {t.playback.clone().map(|p| view! { <Player playback=p duration_ms=t.duration_ms peaks start /> })}
             {primary.clone().map(|v| view! {
                 <StemsPanel version_id=v.id count=t.stem_count can_edit />
@@ -208,6 +209,50 @@ fn TrackView(
             })}
         </section>
         {can_edit.then(|| view! { <EditTrack t=t.clone() /> })}
+    }
+}
+
+/// The radio call a call track recorded: system, talkgroup, frequency,
+/// the radio that spoke, and when (UTC).
+#[component]
+fn CallFacts(c: crate::tracks::CallInfo) -> impl IntoView {
+    let named = |label: &str, id: i64| {
+        if label.is_empty() {
+            id.to_string()
+        } else {
+            format!("{label} ({id})")
+        }
+    };
+    let talkgroup = named(
+        if c.talkgroup_label.is_empty() {
+            &c.talkgroup_name
+        } else {
+            &c.talkgroup_label
+        },
+        c.talkgroup_id,
+    );
+    let group = [c.talkgroup_group.clone(), c.talkgroup_tag.clone()]
+        .into_iter()
+        .filter(|g| !g.is_empty())
+        .collect::<Vec<_>>()
+        .join(" · ");
+    view! {
+        <dl class="facts call" data-testid="call-facts">
+            <dt>"System"</dt>
+            <dd data-testid="call-system">{named(&c.system_label, c.system_id)}</dd>
+            <dt>"Talkgroup"</dt>
+            <dd data-testid="call-talkgroup">{talkgroup}</dd>
+            {(!group.is_empty()).then(|| view! { <dt>"Group"</dt> <dd>{group}</dd> })}
+            {c.frequency.map(|f| view! {
+                <dt>"Frequency"</dt>
+                <dd>{format!("{:.4} MHz", f as f64 / 1e6)}</dd>
+            })}
+            {c.source.filter(|s| *s > 0).map(|s| view! { <dt>"Unit"</dt> <dd>{s}</dd> })}
+            <dt>"Started"</dt>
+            <dd data-testid="call-started">
+                {format!("{} {} UTC", crate::fmt::date(c.started_at), crate::fmt::clock(c.started_at))}
+            </dd>
+        </dl>
     }
 }
 

@@ -328,6 +328,7 @@ pub async fn get_detail(db: &Db, id: i64) -> Result<Option<TrackDetail>, AppErro
         can_edit: false,
         playback: None,
         transcript,
+        call: crate::calls::info(db, id).await?,
     }))
 }
 

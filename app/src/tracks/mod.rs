@@ -285,6 +285,27 @@ pub struct TrackDetail {
     /// The primary file's transcript, when one was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transcript: Option<crate::transcripts::TranscriptProgress>,
+    /// The radio call this track recorded, when it is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<CallInfo>,
+}
+
+/// What a radio call track shows of its call (`crate::calls`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallInfo {
+    pub system_id: i64,
+    pub system_label: String,
+    pub talkgroup_id: i64,
+    pub talkgroup_label: String,
+    pub talkgroup_name: String,
+    pub talkgroup_group: String,
+    pub talkgroup_tag: String,
+    /// Hz.
+    pub frequency: Option<i64>,
+    /// The radio that spoke first (its unit id).
+    pub source: Option<i64>,
+    /// ms since the epoch.
+    pub started_at: i64,
 }
 
 impl TrackDetail {

@@ -191,14 +191,15 @@ async fn receive(
         return denied();
     };
     let hash = app::auth::session::hash_token(key);
-    let (viewer, scope) = match app::calls::key_for_calls(&state.db, &hash).await {
+    let key = match app::calls::key_for_calls(&state.db, &hash).await {
         Ok(Some(found)) => found,
         Ok(None) => return denied(),
         Err(e) => return failed(e),
     };
-    if !scope.allows(call.system_id, call.talkgroup_id) {
+    if !key.scope.allows(call.system_id, call.talkgroup_id) {
         return denied();
     }
+    let viewer = key.owner;
     // The bytes count against the owner's quota from here until stored.
     let reservation = crate::storage::random_name();
     if let Err(e) = quota::reserve(
@@ -218,6 +219,8 @@ async fn receive(
         tags: Some(tags_of(&call)),
         reservation: Some(reservation.clone()),
         call: Some(call),
+        // The key may ask for every call's transcript; else the owner's choice.
+        transcribe: key.transcribe.then_some(true),
         ..Incoming::new_track(viewer.id)
     };
     let received = Received {

@@ -8,9 +8,10 @@
 use crate::audio;
 use crate::helpers::{Backend, TestApp};
 
-/// A user with an API key; (key secret, key id, user id).
-async fn keyed(app: &TestApp, email: &str) -> (String, i64, i64) {
-    app.register(email).await;
+/// A user with an API key; (key secret, key id, user id), and the user's
+/// session cookie.
+async fn keyed_in(app: &TestApp, email: &str) -> ((String, i64, i64), String) {
+    let cookie = app.register(email).await;
     let k = app::auth::service::create_api_key_for_email(&app.state, email, "scanner")
         .await
         .expect("key");
@@ -19,7 +20,12 @@ async fn keyed(app: &TestApp, email: &str) -> (String, i64, i64) {
         .fetch_one(app.state.db.pool())
         .await
         .expect("user");
-    (k.secret, k.key.id, user)
+    ((k.secret, k.key.id, user), cookie)
+}
+
+/// A user with an API key; (key secret, key id, user id).
+async fn keyed(app: &TestApp, email: &str) -> (String, i64, i64) {
+    keyed_in(app, email).await.0
 }
 
 /// trunk-recorder's upload, part for part (plugins/rdioscanner_uploader):
@@ -116,7 +122,7 @@ async fn calls(app: &TestApp) -> i64 {
 
 async fn trunk_recorder_and_sdrtrunk_uploads_are_imported(b: Backend) {
     let app = TestApp::new(b).await;
-    let (key, _, _) = keyed(&app, "ops@example.com").await;
+    let ((key, _, _), cookie) = keyed_in(&app, "ops@example.com").await;
     let server = app.spawn().await;
     let url = server.url("/api/call-upload");
     let wav = audio::wav(2.0);
@@ -146,6 +152,34 @@ async fn trunk_recorder_and_sdrtrunk_uploads_are_imported(b: Backend) {
     assert_eq!((sys, tg, label.as_str()), (1, 101, "FD Dispatch"));
     assert_eq!((freq, started), (851_000_000, 1_700_000_000_000));
     assert!(source.contains("1234"), "{source}");
+    // The call's facts, in the API and on the track page.
+    let id: i64 = sqlx::query_scalar("SELECT track_id FROM calls")
+        .fetch_one(app.state.db.pool())
+        .await
+        .expect("id");
+    let t = app
+        .send(crate::helpers::with_cookie(
+            crate::helpers::get(&format!("/api/v1/tracks/{id}")),
+            &cookie,
+        ))
+        .await
+        .json();
+    assert_eq!(t["call"]["talkgroup_id"], 101);
+    assert_eq!(t["call"]["system_label"], "metro");
+    let page = app
+        .send(crate::helpers::with_cookie(
+            crate::helpers::get(&format!("/tracks/{id}")),
+            &cookie,
+        ))
+        .await;
+    for shown in [
+        "metro (1)",
+        "FD Dispatch (101)",
+        "851.0000 MHz",
+        "2023-11-14 22:13:20 UTC",
+    ] {
+        assert!(page.text.contains(shown), "{shown} on the page");
+    }
     // The same audio at another time is another call.
     let (status, _) = trunk_recorder(&url, &key, &wav, "101", "1700000060");
     assert_eq!(status, 200);
@@ -398,7 +432,44 @@ async fn calls_are_listed_newest_first_with_filters(b: Backend) {
     server.stop().await;
 }
 
+/// Calls sent with a key that asks for transcripts are transcribed (the
+/// owner's default is off); others are not.
+async fn a_key_can_ask_for_every_calls_transcript(b: Backend) {
+    use crate::fake_stt::{FakeStt, Options};
+    use crate::transcripts::app_with;
+    let fake = FakeStt::start(Options::default()).await;
+    let app = app_with(b, &fake, |s| s.api_key = None).await;
+    let (key, key_id, user) = keyed(&app, "ops@example.com").await;
+    let plain =
+        app::auth::service::create_api_key_for_email(&app.state, "ops@example.com", "plain")
+            .await
+            .expect("key")
+            .secret;
+    assert!(
+        app::calls::set_transcribe(&app.state.db, user, key_id, true)
+            .await
+            .expect("set")
+    );
+    let server = app.spawn().await;
+    let url = server.url("/api/call-upload");
+    let wav = audio::wav(1.0);
+    assert_eq!(trunk_recorder(&url, &key, &wav, "101", "1700000000").0, 200);
+    assert_eq!(
+        trunk_recorder(&url, &plain, &wav, "102", "1700000001").0,
+        200
+    );
+    assert_eq!(app.count("calls").await, 2);
+    let transcribe_jobs: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE kind = 'transcribe'")
+            .fetch_one(app.state.db.pool())
+            .await
+            .expect("count");
+    assert_eq!(transcribe_jobs, 1, "only the asking key's call");
+    server.stop().await;
+}
+
 crate::both_backends!(
+    a_key_can_ask_for_every_calls_transcript,
     trunk_recorder_and_sdrtrunk_uploads_are_imported,
     incomplete_and_unauthorized_calls_are_answered_as_rdio_scanner_does,
     calls_are_listed_newest_first_with_filters,
