@@ -37,6 +37,8 @@ ensure_rust_tools() {
   fi
   rustup target list --installed | grep -qx wasm32-unknown-unknown ||
     rustup target add wasm32-unknown-unknown
+  # libopus (Opus decoding) is built from the source its crate ships, with cmake.
+  command -v cmake >/dev/null || apt_install cmake
   if ! cargo leptos --version 2>/dev/null | grep -q " $CARGO_LEPTOS_VERSION\$"; then
     say "installing cargo-leptos $CARGO_LEPTOS_VERSION (once; about 15 minutes on 2 cores)"
     cargo install cargo-leptos --locked --version "$CARGO_LEPTOS_VERSION" --features no_downloads

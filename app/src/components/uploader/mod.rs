@@ -172,7 +172,7 @@ pub fn Uploader() -> impl IntoView {
                     on:change=on_pick
                 />
                 <span class="dropzone-text">"Drop audio files here, or click to choose"</span>
-                <span class="muted">"MP3, FLAC, WAV, OGG Vorbis, AAC/M4A, ALAC"</span>
+                <span class="muted">"MP3, FLAC, WAV, AIFF, OGG Vorbis, Opus, AAC/M4A, ALAC"</span>
             </label>
             <Show when=move || !pending.get().is_empty()>
                 <div class="notice" data-testid="pending-uploads">

@@ -2,6 +2,20 @@
 
 use super::*;
 
+/// Every decoder wavekeep has: symphonia's, and Opus through libopus
+/// (symphonia ships no Opus decoder; its Ogg and Matroska readers hand
+/// over the packets and the OpusHead).
+pub(super) fn registry() -> &'static symphonia::core::codecs::registry::CodecRegistry {
+    static REGISTRY: std::sync::LazyLock<symphonia::core::codecs::registry::CodecRegistry> =
+        std::sync::LazyLock::new(|| {
+            let mut r = symphonia::core::codecs::registry::CodecRegistry::new();
+            symphonia::default::register_enabled_codecs(&mut r);
+            r.register_audio_decoder::<symphonia_adapter_libopus::OpusDecoder>();
+            r
+        });
+    &REGISTRY
+}
+
 /// (codec, short name, container bits per sample for PCM)
 pub(super) const CODECS: &[(AudioCodecId, &str, Option<u16>)] = &[
     (codec_ids::CODEC_ID_MP3, "mp3", None),
@@ -42,12 +56,10 @@ pub(super) fn codec_desc(codec: AudioCodecId) -> (String, Option<u16>) {
     if let Some((_, name, bits)) = CODECS.iter().find(|(id, _, _)| *id == codec) {
         return ((*name).to_string(), *bits);
     }
-    let name = symphonia::default::get_codecs()
-        .get_audio_decoder(codec)
-        .map_or_else(
-            || "unknown".to_string(),
-            |reg| reg.codec.info.short_name.to_ascii_lowercase(),
-        );
+    let name = registry().get_audio_decoder(codec).map_or_else(
+        || "unknown".to_string(),
+        |reg| reg.codec.info.short_name.to_ascii_lowercase(),
+    );
     (name, None)
 }
 

@@ -44,7 +44,7 @@ use symphonia::core::packet::Packet;
 use symphonia::core::units::{TimeBase, Timestamp};
 
 /// Formats named in user-facing messages.
-const SUPPORTED: &str = "MP3, FLAC, WAV, OGG Vorbis, AAC/M4A, ALAC";
+const SUPPORTED: &str = "MP3, FLAC, WAV, AIFF, OGG Vorbis, Opus, AAC/M4A, ALAC";
 
 /// While probing, give up if this many packets in a row fail to decode before one succeeds.
 const SNIFF_MAX_FAILURES: u32 = 32;

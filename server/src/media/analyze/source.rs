@@ -112,7 +112,7 @@ pub(super) fn open(path: &Path) -> Result<Source, MediaError> {
 
 /// The audio track to analyse: the default-flagged decodable one, else the first decodable one.
 pub(super) fn pick_track(reader: &dyn FormatReader) -> Result<Track, MediaError> {
-    let registry = symphonia::default::get_codecs();
+    let registry = registry();
     let audio: Vec<(&Track, AudioCodecId)> = reader
         .tracks()
         .iter()
@@ -145,7 +145,7 @@ pub(super) fn make_decoder(
     gapless: bool,
 ) -> Result<Box<dyn AudioDecoder>, MediaError> {
     let opts = AudioDecoderOptions::default().gapless(gapless);
-    symphonia::default::get_codecs()
+    registry()
         .make_audio_decoder(params, &opts)
         .map_err(from_symphonia)
 }

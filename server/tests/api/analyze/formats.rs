@@ -187,6 +187,35 @@ fn ogg_vorbis() {
     );
 }
 
+/// Opus, as voice memos, podcasts and browsers' own recordings have it: in
+/// Ogg (its pre-skip trimmed: the exact length) and in WebM.
+#[test]
+fn opus_in_ogg_and_webm() {
+    if !have_ffmpeg() {
+        return;
+    }
+    check_format(
+        "memo.opus",
+        7.3,
+        &["-c:a", "libopus", "-b:a", "48k"],
+        48000,
+        1,
+        "opus",
+        "ogg",
+        None,
+    );
+    check_format(
+        "recording.webm",
+        3.3,
+        &["-ac", "2", "-c:a", "libopus", "-b:a", "96k"],
+        48000,
+        2,
+        "opus",
+        "mkv",
+        None,
+    );
+}
+
 #[test]
 fn m4a_aac() {
     if !have_ffmpeg() {

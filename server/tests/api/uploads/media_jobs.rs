@@ -114,7 +114,46 @@ async fn track_events_stream_processing_live_until_done(b: Backend) {
     assert_eq!(res.status, StatusCode::NOT_FOUND);
 }
 
+/// Opus voice memos and browser recordings (Ogg, WebM) go through the
+/// sandboxed media worker like any file: exact duration, a waveform, ready.
+async fn opus_files_are_processed(b: Backend) {
+    if !crate::ffmpeg::have_ffmpeg() {
+        return;
+    }
+    let app = TestApp::new(b).await;
+    let cookie = app.register("ana@example.com").await;
+    let key = api_key(&app, &cookie).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut ids = Vec::new();
+    for (name, secs) in [("memo.opus", 4.2), ("recording.webm", 2.5)] {
+        let path = dir.path().join(name);
+        crate::ffmpeg::sine(&path, secs, 330, &["-c:a", "libopus"]);
+        let bytes = std::fs::read(&path).expect("opus");
+        let res = app
+            .send(post_track(&key, &[("title", name)], Some((name, &bytes))))
+            .await;
+        assert_eq!(res.status, StatusCode::ACCEPTED, "{name}: {}", res.text);
+        ids.push((name, secs, res.json()["id"].as_i64().expect("id")));
+    }
+    process(&app).await;
+    for (name, secs, id) in ids {
+        let t = track(&app, &cookie, id).await;
+        assert_eq!(t["status"], "ready", "{name}: {t}");
+        let ms = t["duration_ms"].as_i64().expect("duration");
+        assert!((ms - (secs * 1000.0) as i64).abs() <= 25, "{name}: {ms} ms");
+        assert_eq!(t["versions"][0]["asset"]["codec"], "opus", "{name}");
+        let peaks = app
+            .send(with_cookie(
+                get(&format!("/api/v1/tracks/{id}/peaks")),
+                &cookie,
+            ))
+            .await;
+        assert_eq!(peaks.status, StatusCode::OK, "{name}: {}", peaks.text);
+    }
+}
+
 crate::both_backends!(
+    opus_files_are_processed,
     malformed_files_fail_their_jobs_with_a_reason_and_the_server_keeps_answering,
     track_events_stream_processing_live_until_done,
 );
