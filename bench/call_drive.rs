@@ -9,7 +9,9 @@
 //!   cargo bench -p server --bench call_drive -- URL KEY
 //!
 //! URL is the server's base (`http://127.0.0.1:3000`); `CLIENTS` (default
-//! 25), `SECS` (default 60).
+//! 25), `SECS` (default 60), `PACE_MS` (default 0: each uploader sends its
+//! next call as soon as the last is answered; else it waits this long
+//! between calls, as a real recorder does between transmissions).
 
 use std::time::{Duration, Instant};
 
@@ -107,6 +109,7 @@ fn main() {
     let url = format!("{}/api/call-upload", base.trim_end_matches('/'));
     let clients = env_number("CLIENTS", 25);
     let secs = env_number("SECS", 60);
+    let pace = Duration::from_millis(env_number("PACE_MS", 0));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -143,6 +146,9 @@ fn main() {
                             }
                         }
                         n += clients;
+                        if !pace.is_zero() {
+                            tokio::time::sleep(pace).await;
+                        }
                     }
                     (times, failed, bytes)
                 })

@@ -15,14 +15,35 @@ pub enum Derived {
     PeaksFine,
     /// A 128 kbit/s MP3 for files browsers play badly.
     Preview,
+    /// Artwork (keyed by the image's own content hash): the image as
+    /// uploaded or found in a file, checked only by the artwork job.
+    ArtOriginal,
+    /// Artwork thumbnails, WebP, at each of `media::ART_WIDTHS`.
+    Art64,
+    Art256,
+    Art768,
 }
 
 impl Derived {
+    /// The artwork thumbnail made for `width` (one of `media::ART_WIDTHS`).
+    pub fn art(width: u32) -> Option<Derived> {
+        match width {
+            64 => Some(Derived::Art64),
+            256 => Some(Derived::Art256),
+            768 => Some(Derived::Art768),
+            _ => None,
+        }
+    }
+
     pub fn file_name(self) -> &'static str {
         match self {
             Derived::PeaksOverview => "peaks-overview.json",
             Derived::PeaksFine => "peaks-fine.json",
             Derived::Preview => "preview.mp3",
+            Derived::ArtOriginal => "art-original",
+            Derived::Art64 => "art-64.webp",
+            Derived::Art256 => "art-256.webp",
+            Derived::Art768 => "art-768.webp",
         }
     }
 }

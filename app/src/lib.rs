@@ -8,6 +8,7 @@ pub mod admin;
 pub mod auth;
 #[cfg(feature = "ssr")]
 pub mod cache;
+pub mod calls;
 pub mod components;
 pub mod errors;
 pub mod fmt;
@@ -19,8 +20,6 @@ pub mod tracks;
 pub mod transcripts;
 pub mod uploads;
 
-#[cfg(feature = "ssr")]
-pub mod calls;
 #[cfg(feature = "ssr")]
 pub mod changes;
 #[cfg(feature = "ssr")]
@@ -44,7 +43,7 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{lazy_route, path, Lazy, LazyRoute, SsrMode};
 
 use crate::components::nav::Nav;
-use crate::routes::{account::AccountPage, admin::AdminPage, login::LoginPage};
+use crate::routes::{account::AccountPage, admin::AdminPage, calls::CallsPage, login::LoginPage};
 use crate::routes::{downloads::DownloadsPage, home::HomePage, home::MinePage};
 use crate::routes::{
     not_found::NotFound, register::RegisterPage, track::TrackPage, upload::UploadPage,
@@ -107,6 +106,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/tracks/:id") view={Lazy::<Track>::new()} ssr=SsrMode::Async />
                         <Route path=path!("/account") view={Lazy::<Account>::new()} ssr=SsrMode::Async />
                         <Route path=path!("/admin") view={Lazy::<Admin>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/calls") view={Lazy::<Calls>::new()} ssr=SsrMode::Async />
                     </Routes>
                 </ErrorBoundary>
             </main>
@@ -141,6 +141,7 @@ macro_rules! lazy_page {
 lazy_page! {
     Account => AccountPage;
     Admin => AdminPage;
+    Calls => CallsPage;
     Downloads => DownloadsPage;
     Login => LoginPage;
     Register => RegisterPage;

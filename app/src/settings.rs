@@ -49,6 +49,8 @@ pub struct Settings {
     /// The executable run as the sandboxed media worker (`wavekeep media-worker`);
     /// `None` means this process's own executable.
     pub media_exe: Option<PathBuf>,
+    /// Where admins may import server folders from (`None`: nowhere).
+    pub import_root: Option<PathBuf>,
     /// Address-space limit of a media worker process, in MiB.
     pub media_memory_mb: u64,
     /// How long a claimed job stays with its worker without a heartbeat;
@@ -263,6 +265,7 @@ impl Default for Settings {
             api_rate_per_minute: 600,
             api_rate_burst: 120,
             media_exe: None,
+            import_root: None,
             media_memory_mb: 2048,
             job_lease: Duration::from_secs(30),
             download_link_ttl: Duration::from_secs(3600),

@@ -22,7 +22,7 @@ test('every page hydrates under the policy without a violation', async ({ page }
   const email = `csp-${Date.now()}@example.com`;
   const res = await page.request.post('/api/register', { form: { email, password } });
   expect(res.ok()).toBeTruthy();
-  for (const path of ['/', '/mine', '/upload', '/account', '/downloads', '/login', '/register', '/nowhere']) {
+  for (const path of ['/', '/mine', '/upload', '/account', '/downloads', '/calls', '/login', '/register', '/nowhere']) {
     const answer = await page.goto(path);
     const csp = answer!.headers()['content-security-policy'] ?? '';
     expect(csp, path).toContain("script-src 'self' 'nonce-");

@@ -130,6 +130,11 @@ pub struct Config {
         global = true
     )]
     pub data_dir: PathBuf,
+    /// The folder under which admins may import server folders from /admin
+    /// (`POST /api/admin/import`); unset: no server folder can be imported
+    /// that way (the `import` command is not limited).
+    #[arg(long, env = "WAVEKEEP_IMPORT_ROOT", global = true)]
+    pub import_root: Option<PathBuf>,
     /// sqlite:… or postgres://…; defaults to SQLite inside the data dir.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
     pub database_url: Option<SecretString>,
@@ -513,6 +518,7 @@ impl Config {
             api_rate_per_minute: self.api_rate_per_minute.max(1),
             api_rate_burst: self.api_rate_burst.max(1),
             media_exe: None,
+            import_root: self.import_root.clone(),
             media_memory_mb: self.media_memory_mb.max(256),
             job_lease: Duration::from_secs(self.job_lease_secs.max(2)),
             download_link_ttl: Duration::from_secs(self.download_link_secs.max(1)),

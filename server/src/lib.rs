@@ -4,7 +4,6 @@
 pub mod assets;
 pub mod config;
 pub mod http;
-pub mod import;
 pub mod listen;
 pub mod media;
 pub mod state;
@@ -137,6 +136,10 @@ pub fn router(state: ServerState) -> Router {
             "/api/v1/tracks",
             post(uploads::multipart::create).get(http::tracks_v1::list),
         )
+        .route(
+            "/api/v1/tracks/{id}/artwork",
+            axum::routing::put(http::artwork::upload).delete(http::artwork::remove),
+        )
         // rdio-scanner's routes answer every method (405 in its words).
         .route(
             "/api/call-upload",
@@ -162,6 +165,7 @@ pub fn router(state: ServerState) -> Router {
             "/media/stems/{version_id}/{name}",
             get(http::media::stems_zip),
         )
+        .route("/art/{token}/{file}", get(http::artwork::thumbnail))
         .layer(SetResponseHeaderLayer::overriding(
             ::http::header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(http::security::MEDIA_CSP),
@@ -187,7 +191,9 @@ pub fn router(state: ServerState) -> Router {
         .route("/jobs/{id}/retry", post(http::admin::retry))
         .route("/jobs/{id}/cancel", post(http::admin::cancel))
         .route("/queues/{kind}/pause", post(http::admin::pause))
-        .route("/queues/{kind}/resume", post(http::admin::resume));
+        .route("/queues/{kind}/resume", post(http::admin::resume))
+        .route("/import", post(http::imports::start))
+        .route("/imports", get(http::imports::list));
 
     let instrumentation = state.settings.instrumentation;
     let body_limits = http::body_guard::BodyLimits {

@@ -131,7 +131,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?
                 .ok_or_else(|| anyhow::anyhow!("no account with email {email}"))?;
-            let opts = server::import::ImportOptions {
+            let opts = server::uploads::import::ImportOptions {
                 owner_id,
                 visibility,
                 tags: tags.map(|t| t.chars().take(500).collect()),
@@ -139,7 +139,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 jobs,
             };
             eprintln!("Importing the audio files under {}…", dir.display());
-            let s = server::import::import(&state, &dir, &opts).await?;
+            let s = server::uploads::import::import(&state, &dir, &opts).await?;
             if dry_run {
                 eprintln!(
                     "Dry run: {} files would be imported, {} already there, {} other files passed over.",

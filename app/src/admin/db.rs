@@ -363,3 +363,107 @@ pub async fn instances(db: &Db) -> Result<Vec<super::InstanceRow>, AppError> {
         )
         .collect())
 }
+
+/// Failures an import row keeps (the rest are counted).
+pub const IMPORT_ERRORS_KEPT: usize = 50;
+
+/// Starts the record of an import of `dir` for `owner_id`; its id.
+pub async fn import_started(db: &Db, owner_id: i64, by: i64, dir: &str) -> Result<i64, AppError> {
+    let now = now_ms();
+    Ok(sqlx::query_scalar(
+        "INSERT INTO imports (owner_id, started_by, dir, started_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $4) RETURNING id",
+    )
+    .bind(owner_id)
+    .bind(by)
+    .bind(dir)
+    .bind(now)
+    .fetch_one(db.pool())
+    .await?)
+}
+
+/// Counts of an import so far (`status`: running, done or failed).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportProgress {
+    pub status: &'static str,
+    pub total: Option<i64>,
+    pub done: i64,
+    pub imported: i64,
+    pub skipped: i64,
+    pub failed: i64,
+    pub errors: Vec<(String, String)>,
+    pub message: Option<String>,
+}
+
+/// Records where import `id` is.
+pub async fn import_progress(db: &Db, id: i64, p: &ImportProgress) -> Result<(), AppError> {
+    let errors = serde_json::to_string(&p.errors)
+        .map_err(|e| AppError::internal("recording an import", e.to_string()))?;
+    let now = now_ms();
+    let finished = (p.status != "running").then_some(now);
+    sqlx::query(
+        "UPDATE imports SET status = $1, total = $2, done = $3, imported = $4, skipped = $5, \
+         failed = $6, errors = $7, message = $8, updated_at = $9, finished_at = $10 WHERE id = $11",
+    )
+    .bind(p.status)
+    .bind(p.total)
+    .bind(p.done)
+    .bind(p.imported)
+    .bind(p.skipped)
+    .bind(p.failed)
+    .bind(errors)
+    .bind(p.message.as_deref())
+    .bind(now)
+    .bind(finished)
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// The latest `limit` imports, newest first.
+pub async fn imports(db: &Db, limit: i64) -> Result<Vec<super::ImportRow>, AppError> {
+    let rows = sqlx::query(
+        "SELECT i.id, i.dir, u.email, i.status, i.total, i.done, i.imported, i.skipped, i.failed, \
+         i.errors, i.message, i.started_at, i.updated_at, i.finished_at \
+         FROM imports i JOIN users u ON u.id = i.owner_id ORDER BY i.started_at DESC, i.id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| super::ImportRow {
+            id: r.get("id"),
+            dir: r.get("dir"),
+            email: r.get("email"),
+            status: r.get("status"),
+            total: r.get("total"),
+            done: r.get("done"),
+            imported: r.get("imported"),
+            skipped: r.get("skipped"),
+            failed: r.get("failed"),
+            errors: serde_json::from_str(&r.get::<String, _>("errors")).unwrap_or_default(),
+            message: r.get("message"),
+            started_at: r.get("started_at"),
+            updated_at: r.get("updated_at"),
+            finished_at: r.get("finished_at"),
+        })
+        .collect())
+}
+
+/// Imports left running by a process that stopped (no progress for
+/// `stale_ms`) are marked failed.
+pub async fn fail_stale_imports(db: &Db, stale_ms: i64) -> Result<u64, AppError> {
+    let now = now_ms();
+    Ok(sqlx::query(
+        "UPDATE imports SET status = 'failed', finished_at = $1, updated_at = $1, \
+         message = 'the server running it stopped; start it again (files already imported are skipped)' \
+         WHERE status = 'running' AND updated_at < $2",
+    )
+    .bind(now)
+    .bind(now - stale_ms)
+    .execute(db.pool())
+    .await?
+    .rows_affected())
+}

@@ -49,6 +49,33 @@ pub struct Performance {
     /// Every wavekeep process on this database seen lately, oldest first.
     #[serde(default)]
     pub instances: Vec<InstanceRow>,
+    /// Server folders imported lately, newest first.
+    #[serde(default)]
+    pub imports: Vec<ImportRow>,
+}
+
+/// A server folder being imported (or imported) from /admin.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportRow {
+    pub id: i64,
+    pub dir: String,
+    /// The account the files go to.
+    pub email: String,
+    /// running, done or failed.
+    pub status: String,
+    /// Files found (once the folder is walked).
+    pub total: Option<i64>,
+    pub done: i64,
+    pub imported: i64,
+    pub skipped: i64,
+    pub failed: i64,
+    /// The first failures: (file, reason).
+    pub errors: Vec<(String, String)>,
+    /// Why the whole import failed, when it did.
+    pub message: Option<String>,
+    pub started_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
 }
 
 /// One wavekeep process serving this deployment.

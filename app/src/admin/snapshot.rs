@@ -207,6 +207,7 @@ pub async fn performance(state: &AppState) -> Result<Performance, AppError> {
         transcription: crate::transcripts::service::stats(state).await?,
         answered_by: state.instance_id.clone(),
         instances: admin_db::instances(&state.db).await?,
+        imports: admin_db::imports(&state.db, 10).await?,
     };
     perf.alerts = alerts(&perf, &view.recent, &state.settings.alerts);
     Ok(perf)

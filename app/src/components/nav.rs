@@ -19,6 +19,7 @@ pub fn Nav() -> impl IntoView {
             <nav class="links" aria-label="Main">
                 <A href="/">"Tracks"</A>
                 <A href="/upload">"Upload"</A>
+                <A href="/calls">"Calls"</A>
                 <Transition fallback=|| ()>
                     {move || Suspend::new(async move {
                         match auth.viewer.await {

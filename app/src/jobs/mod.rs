@@ -25,6 +25,8 @@ pub const PURGE: &str = "purge";
 pub const PREVIEW: &str = "preview";
 /// Makes an asset's transcript through the speech-to-text provider.
 pub const TRANSCRIBE: &str = "transcribe";
+/// Artwork thumbnails of one image (payload: its sha256).
+pub const ARTWORK: &str = "artwork";
 
 /// The payload of a job that works on asset `id`.
 pub fn asset_payload(asset_id: i64) -> String {

@@ -9,7 +9,9 @@ use super::{set_page_status, SignInPrompt};
 use crate::admin::api::{dashboard, CancelJob, DiscardJob, PauseKind, RetryJob};
 use crate::admin::Performance;
 use crate::components::dashboard::{action_error, Alerts, Caches, Charts, FailedJobs, Kinds};
-use crate::components::dashboard::{RecentJobs, Routes, System, Tiles, Transcription, Users};
+use crate::components::dashboard::{
+    Imports, RecentJobs, Routes, System, Tiles, Transcription, Users,
+};
 use crate::components::error_note::ErrorNote;
 use crate::fmt;
 use crate::providers::auth::use_auth;
@@ -93,6 +95,7 @@ fn Live(first: Performance) -> impl IntoView {
     let recent = Memo::new(move |_| perf.with(|p| p.queue.recent.clone()));
     let caches = Memo::new(move |_| perf.with(|p| p.caches.clone()));
     let transcription = Memo::new(move |_| perf.with(|p| p.transcription.clone()));
+    let imports = Memo::new(move |_| perf.with(|p| p.imports.clone()));
 
     let history = move || {
         perf.with(|p| {
@@ -155,6 +158,13 @@ fn Live(first: Performance) -> impl IntoView {
     }
     .into_any();
     let transcription = view! { <Transcription stats=transcription /> }.into_any();
+    let imports = view! {
+        <section class="card" data-testid="imports-card">
+            <h2>"Import a server folder"</h2>
+            <Imports imports />
+        </section>
+    }
+    .into_any();
     let system = view! {
         <section class="card">
             <h2>"Caches"</h2>
@@ -166,7 +176,7 @@ fn Live(first: Performance) -> impl IntoView {
         </section>
     }
     .into_any();
-    view! { {head} {charts} {routes} {queue} {transcription} {system} }
+    view! { {head} {charts} {routes} {queue} {transcription} {imports} {system} }
 }
 
 /// Opens the event stream; every `performance` event replaces the snapshot.

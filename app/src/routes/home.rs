@@ -246,10 +246,17 @@ fn track_row(t: TrackSummary, mine: bool, q: &str) -> impl IntoView {
             </p>
         }
     });
+    let art = crate::components::art::art_thumb(t.art.as_deref(), &t.title);
+    let tags = match (t.artist.is_empty(), t.tags.is_empty()) {
+        (false, false) => format!("{} · {}", t.artist, t.tags),
+        (false, true) => t.artist,
+        _ => t.tags,
+    };
     view! {
         <li class="track-row" data-testid="track-row">
+            {art}
             <a class="title" href=href>{t.title}</a>
-            <span class="tags muted">{t.tags}</span>
+            <span class="tags muted">{tags}</span>
             {mine.then(|| view! { <span class=format!("badge vis-{}", t.visibility.as_str())>{t.visibility.as_str()}</span> })}
             <span class="duration">{duration}</span>
             <span class="date muted">{fmt::date(t.created_at)}</span>

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod calls;
 pub mod downloads;
 pub mod home;
 pub mod login;

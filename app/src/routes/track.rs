@@ -15,7 +15,9 @@ use crate::components::stems_panel::StemsPanel;
 use crate::components::transcript_panel::TranscriptPanel;
 use crate::errors::AppError;
 use crate::fmt;
-use crate::tracks::api::{get_track, track_peaks, DeleteTrack, SetPrimaryVersion, UpdateTrack};
+use crate::tracks::api::{
+    get_track, track_peaks, DeleteTrack, RemoveArtwork, SetPrimaryVersion, UpdateAbout, UpdateTrack,
+};
 use crate::tracks::{TrackDetail, Visibility};
 
 #[component]
@@ -41,20 +43,27 @@ pub fn TrackPage() -> impl IntoView {
     // redrawn after each of them), and each success reloads the track.
     let actions = Actions {
         update: ServerAction::<UpdateTrack>::new(),
+        about: ServerAction::<UpdateAbout>::new(),
+        remove_art: ServerAction::<RemoveArtwork>::new(),
         delete: ServerAction::<DeleteTrack>::new(),
         set_primary: ServerAction::<SetPrimaryVersion>::new(),
+        art_sent: RwSignal::new(0),
     };
     provide_context(actions);
-    Effect::new(move |prev: Option<(usize, usize)>| {
+    Effect::new(move |prev: Option<(usize, usize, usize, usize, usize)>| {
         let now = (
             actions.update.version().get(),
             actions.set_primary.version().get(),
+            actions.about.version().get(),
+            actions.remove_art.version().get(),
+            actions.art_sent.get(),
         );
         let ok = matches!(actions.update.value().get_untracked(), Some(Ok(())) | None)
             && matches!(
                 actions.set_primary.value().get_untracked(),
                 Some(Ok(())) | None
-            );
+            )
+            && matches!(actions.about.value().get_untracked(), Some(Ok(())) | None);
         if prev.is_some_and(|p| p != now) && ok {
             track.refetch();
             peaks.refetch();
@@ -88,8 +97,13 @@ pub fn TrackPage() -> impl IntoView {
 #[derive(Clone, Copy)]
 struct Actions {
     update: ServerAction<UpdateTrack>,
+    about: ServerAction<UpdateAbout>,
+    remove_art: ServerAction<RemoveArtwork>,
     delete: ServerAction<DeleteTrack>,
     set_primary: ServerAction<SetPrimaryVersion>,
+    /// Counts images sent (and checks for their thumbnails): each reloads
+    /// the track.
+    art_sent: RwSignal<usize>,
 }
 
 #[component]
@@ -127,10 +141,15 @@ fn TrackView(
 
     let set_primary = expect_context::<Actions>().set_primary;
 
+    let byline = byline(&t.about);
     view! {
         <Title text=t.title.clone() />
         <section class="card track" data-testid="track" data-status=status.clone()>
+            <div class="track-head">
+            {crate::components::art::art_large(t.art.as_deref(), &t.title)}
+            <div class="heading">
             <h1 data-testid="track-title">{t.title.clone()}</h1>
+            {(!byline.is_empty()).then(|| view! { <p class="byline" data-testid="track-byline">{byline}</p> })}
             <p class="muted">
                 <span class=format!("badge status-{status}") data-testid="track-status">{status_text}</span>
                 " · "
@@ -139,6 +158,9 @@ fn TrackView(
                 <span data-testid="track-visibility">{t.visibility.as_str()}</span>
                 {(!t.tags.is_empty()).then(|| view! { " · " <span class="tags">{t.tags.clone()}</span> })}
             </p>
+            <AboutFacts about=t.about.clone() />
+            </div>
+            </div>
             {t.error.clone().map(|e| view! {
                 <ErrorNote
                     error=format!("This file could not be processed: {e}")
@@ -256,10 +278,59 @@ fn CallFacts(c: crate::tracks::CallInfo) -> impl IntoView {
     }
 }
 
+/// "Artist — Album (Year)", as much of it as is known.
+fn byline(a: &crate::media::FileTags) -> String {
+    let mut s = a.artist.clone();
+    if !a.album.is_empty() {
+        if !s.is_empty() {
+            s.push_str(" — ");
+        }
+        s.push_str(&a.album);
+    }
+    if let Some(y) = a.year {
+        if s.is_empty() {
+            s = y.to_string();
+        } else {
+            s.push_str(&format!(" ({y})"));
+        }
+    }
+    s
+}
+
+/// What else the tags say: genre, track and disc, album artist, comment.
+#[component]
+fn AboutFacts(about: crate::media::FileTags) -> impl IntoView {
+    let track = match (about.track_no, about.disc_no) {
+        (Some(t), Some(d)) => Some(format!("{t} (disc {d})")),
+        (Some(t), None) => Some(t.to_string()),
+        (None, Some(d)) => Some(format!("disc {d}")),
+        (None, None) => None,
+    };
+    let rows: Vec<(&'static str, String, &'static str)> = [
+        ("Genre", about.genre.clone(), "about-genre"),
+        ("Track", track.unwrap_or_default(), "about-track"),
+        (
+            "Album artist",
+            about.album_artist.clone(),
+            "about-album-artist",
+        ),
+        ("Comment", about.comment.clone(), "about-comment"),
+    ]
+    .into_iter()
+    .filter(|(_, v, _)| !v.is_empty())
+    .collect();
+    (!rows.is_empty()).then(|| view! {
+        <dl class="facts about" data-testid="about">
+            {rows.into_iter().map(|(k, v, id)| view! { <dt>{k}</dt> <dd data-testid=id>{v}</dd> }).collect_view()}
+        </dl>
+    })
+}
+
 /// The owner's form: title, tags, visibility; and delete.
 #[component]
 fn EditTrack(t: TrackDetail) -> impl IntoView {
     let Actions { update, delete, .. } = expect_context::<Actions>();
+    let (about, art) = (t.clone(), t.clone());
     let id = t.id;
     let vis = t.visibility;
     let option = move |v: Visibility, label: &'static str| {
@@ -302,6 +373,8 @@ fn EditTrack(t: TrackDetail) -> impl IntoView {
                     None => ().into_any(),
                 }}
             </ActionForm>
+            <EditAbout t=about />
+            <EditArtwork t=art />
             <button class="danger" data-testid="delete-track" on:click=confirm_delete>"Delete track"</button>
             {move || match delete.value().get() {
                 Some(Err(e)) => view! { <ErrorNote error=e.to_string() /> }.into_any(),
@@ -309,6 +382,117 @@ fn EditTrack(t: TrackDetail) -> impl IntoView {
             }}
         </section>
     }
+}
+
+/// The owner's form for artist, album and the rest.
+#[component]
+fn EditAbout(t: TrackDetail) -> impl IntoView {
+    let about = expect_context::<Actions>().about;
+    let a = t.about;
+    let num = |n: Option<u32>| n.map(|n| n.to_string()).unwrap_or_default();
+    view! {
+        <h3>"About"</h3>
+        <ActionForm action=about attr:class="form about-form">
+            <input type="hidden" name="id" value=t.id />
+            <label>"Artist" <input name="artist" maxlength="200" value=a.artist data-testid="edit-artist" /></label>
+            <label>"Album" <input name="album" maxlength="200" value=a.album data-testid="edit-album" /></label>
+            <label>"Album artist" <input name="album_artist" maxlength="200" value=a.album_artist /></label>
+            <label>"Genre" <input name="genre" maxlength="200" value=a.genre data-testid="edit-genre" /></label>
+            <label>"Year" <input name="year" inputmode="numeric" maxlength="4" value=a.year.map(|y| y.to_string()).unwrap_or_default() data-testid="edit-year" /></label>
+            <label>"Track number" <input name="track_no" inputmode="numeric" maxlength="4" value=num(a.track_no) /></label>
+            <label>"Disc number" <input name="disc_no" inputmode="numeric" maxlength="3" value=num(a.disc_no) /></label>
+            <label>"Comment" <textarea name="comment" maxlength="1000" rows="2">{a.comment}</textarea></label>
+            <button type="submit" data-testid="save-about">"Save"</button>
+            {move || match about.value().get() {
+                Some(Err(e)) => view! { <ErrorNote error=e.to_string() /> }.into_any(),
+                Some(Ok(())) => view! { <p class="ok" data-testid="about-saved">"Saved."</p> }.into_any(),
+                None => ().into_any(),
+            }}
+        </ActionForm>
+    }
+}
+
+/// The owner's own image for the track (JPEG, PNG or WebP, at most 10
+/// MiB), sent as is; its thumbnails are made in the background.
+#[component]
+fn EditArtwork(t: TrackDetail) -> impl IntoView {
+    let Actions {
+        remove_art,
+        art_sent,
+        ..
+    } = expect_context::<Actions>();
+    let id = t.id;
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let upload = move |ev: leptos::ev::Event| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::JsCast;
+            let Some(input) = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+            else {
+                return;
+            };
+            let Some(file) = input.files().and_then(|f| f.get(0)) else {
+                return;
+            };
+            busy.set(true);
+            error.set(None);
+            leptos::task::spawn_local(async move {
+                let sent = send_art(id, &file).await;
+                busy.set(false);
+                match sent {
+                    Ok(()) => {
+                        art_sent.update(|n| *n += 1);
+                        // The thumbnails take a moment: look again.
+                        for wait in [800, 1600, 3200] {
+                            gloo_timers::future::TimeoutFuture::new(wait).await;
+                            art_sent.update(|n| *n += 1);
+                        }
+                    }
+                    Err(e) => error.set(Some(e)),
+                }
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (ev, id, art_sent);
+    };
+    let pending = t.art_upload.clone();
+    view! {
+        <h3>"Artwork"</h3>
+        <label class="button small">
+            "Choose an image…"
+            <input
+                type="file"
+                accept="image/jpeg,image/png,image/webp"
+                class="visually-hidden"
+                data-testid="art-input"
+                on:change=upload
+            />
+        </label>
+        " "
+        <button class="small" data-testid="art-remove" on:click=move |_| { remove_art.dispatch(RemoveArtwork { id }); }>
+            "Use the file's own art"
+        </button>
+        {move || busy.get().then(|| view! { <p class="muted">"Sending…"</p> })}
+        {move || error.get().map(|e| view! { <ErrorNote error=e /> })}
+        {pending.map(|(state, why)| match why {
+            Some(why) if state == "failed" => view! {
+                <ErrorNote error=format!("That image could not be used: {why}") attr:data-testid="art-error" />
+            }.into_any(),
+            _ => view! { <p class="muted" data-testid="art-pending">"Making thumbnails…"</p> }.into_any(),
+        })}
+    }
+}
+
+/// PUTs `file` as the track's artwork; the server's reason when refused.
+#[cfg(feature = "hydrate")]
+async fn send_art(id: i64, file: &web_sys::File) -> Result<(), String> {
+    let url = format!("/api/v1/tracks/{id}/artwork");
+    crate::components::fetch::send("PUT", &url, file, None)
+        .await
+        .map(|_| ())
 }
 
 /// Refetches the track whenever its processing moves on, until it is done.

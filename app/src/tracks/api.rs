@@ -2,6 +2,10 @@
 //! owner's edits, the lazy stems panel. Every one asks `guard` who is
 //! asking; someone else's private track answers exactly like a missing one.
 
+// The owner's form for a track's tags is one server function with one
+// argument per field (what a plain form posts).
+#![allow(clippy::too_many_arguments)]
+
 use leptos::prelude::*;
 
 use super::{ListQuery, StemsPanel, TrackDetail, TrackPage, Visibility};
@@ -153,6 +157,77 @@ pub async fn update_track(
     }
     let (state, before) = editable(id).await?;
     super::db::update(&state.db, id, title, &tags, visibility).await?;
+    let was_public = before.visibility == super::Visibility::Public;
+    crate::changes::record_track(&state.db, id, crate::changes::Kind::Updated, was_public).await;
+    state.caches.changed(Some(id)).await;
+    Ok(())
+}
+
+/// The owner changes artist, album and the rest (numbers as typed: empty
+/// for none). Every field is checked, none is cut short.
+#[server(endpoint = "tracks/about")]
+pub async fn update_about(
+    id: i64,
+    artist: String,
+    album: String,
+    album_artist: String,
+    genre: String,
+    year: String,
+    track_no: String,
+    disc_no: String,
+    comment: String,
+) -> Result<(), AppError> {
+    use crate::media::{clean_text, FileTags, TAG_COMMENT_MAX, TAG_TEXT_MAX};
+    let text = |name: &str, v: &str, max: usize| -> Result<String, AppError> {
+        if v.trim().chars().count() > max {
+            return Err(AppError::bad_request(format!(
+                "the {name} is longer than {max} characters"
+            )));
+        }
+        Ok(clean_text(v, max))
+    };
+    let number = |name: &str, v: &str, max: i64| -> Result<Option<i64>, AppError> {
+        let v = v.trim();
+        if v.is_empty() {
+            return Ok(None);
+        }
+        match v.parse::<i64>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(Some(n)),
+            _ => Err(AppError::bad_request(format!(
+                "the {name} must be a number from 1 to {max}"
+            ))),
+        }
+    };
+    let year = match number("year", &year, 9999)? {
+        Some(y) if y < 1000 => {
+            return Err(AppError::bad_request("the year must have four digits"));
+        }
+        y => y,
+    };
+    let about = FileTags {
+        title: String::new(),
+        artist: text("artist", &artist, TAG_TEXT_MAX)?,
+        album: text("album", &album, TAG_TEXT_MAX)?,
+        album_artist: text("album artist", &album_artist, TAG_TEXT_MAX)?,
+        genre: text("genre", &genre, TAG_TEXT_MAX)?,
+        comment: text("comment", &comment, TAG_COMMENT_MAX)?,
+        year: year.and_then(|y| i32::try_from(y).ok()),
+        track_no: number("track number", &track_no, 9999)?.and_then(|n| u32::try_from(n).ok()),
+        disc_no: number("disc number", &disc_no, 999)?.and_then(|n| u32::try_from(n).ok()),
+    };
+    let (state, before) = editable(id).await?;
+    super::db::update_about(&state.db, id, &about).await?;
+    let was_public = before.visibility == super::Visibility::Public;
+    crate::changes::record_track(&state.db, id, crate::changes::Kind::Updated, was_public).await;
+    state.caches.changed(Some(id)).await;
+    Ok(())
+}
+
+/// The owner goes back to the art embedded in the file (or none).
+#[server(endpoint = "tracks/art/remove")]
+pub async fn remove_artwork(id: i64) -> Result<(), AppError> {
+    let (state, before) = editable(id).await?;
+    crate::media::library::remove_uploaded_art(&state.db, id).await?;
     let was_public = before.visibility == super::Visibility::Public;
     crate::changes::record_track(&state.db, id, crate::changes::Kind::Updated, was_public).await;
     state.caches.changed(Some(id)).await;

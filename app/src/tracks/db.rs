@@ -141,7 +141,7 @@ fn list_query(
     }
     let sql = format!(
         "SELECT t.id, t.slug, t.title, t.tags, t.duration_ms, t.visibility, t.created_at, \
-         {key_expr} AS sort_key FROM tracks t WHERE {} ORDER BY {order} LIMIT {}",
+         t.artist, t.art_token, {key_expr} AS sort_key FROM tracks t WHERE {} ORDER BY {order} LIMIT {}",
         conds.join(" AND "),
         size + 1
     );
@@ -206,6 +206,8 @@ pub async fn list(db: &Db, owner: Option<i64>, q: &ListQuery) -> Result<TrackPag
             visibility: Visibility::parse(r.get::<&str, _>("visibility"))
                 .unwrap_or(Visibility::Private),
             created_at: r.get("created_at"),
+            artist: r.get("artist"),
+            art: r.get("art_token"),
             hit: None,
         };
         if more && i as i64 == size - 1 {
@@ -270,6 +272,7 @@ pub async fn get_detail(db: &Db, id: i64) -> Result<Option<TrackDetail>, AppErro
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT t.id AS track_id, t.owner_id, t.slug, t.title, t.tags, t.visibility, t.duration_ms, \
          t.primary_version_id, t.created_at AS t_created_at, t.updated_at, \
+         t.artist, t.album, t.album_artist, t.track_no, t.disc_no, t.year, t.genre, t.comment, t.art_token, \
          (SELECT COUNT(*) FROM stems s WHERE s.version_id = t.primary_version_id) AS stem_count, \
          v.id AS version_id, v.version_number, v.label, v.status, v.created_at AS v_created_at, {ASSET_COLUMNS} \
          FROM tracks t LEFT JOIN track_versions v ON v.track_id = t.id LEFT JOIN assets a ON a.id = v.asset_id \
@@ -329,7 +332,31 @@ pub async fn get_detail(db: &Db, id: i64) -> Result<Option<TrackDetail>, AppErro
         playback: None,
         transcript,
         call: crate::calls::info(db, id).await?,
+        about: about_of(t),
+        art: t.get("art_token"),
+        art_upload: crate::media::library::uploaded_art_state(db, id).await?,
     }))
+}
+
+/// A track row's artist, album and the rest.
+fn about_of(t: &sqlx::any::AnyRow) -> crate::media::FileTags {
+    let num = |c: &str| {
+        t.get::<Option<i64>, _>(c)
+            .and_then(|n| u32::try_from(n).ok())
+    };
+    crate::media::FileTags {
+        title: String::new(),
+        artist: t.get("artist"),
+        album: t.get("album"),
+        album_artist: t.get("album_artist"),
+        track_no: num("track_no"),
+        disc_no: num("disc_no"),
+        year: t
+            .get::<Option<i64>, _>("year")
+            .and_then(|n| i32::try_from(n).ok()),
+        genre: t.get("genre"),
+        comment: t.get("comment"),
+    }
 }
 
 /// Owner and track of a version, for permission checks.
@@ -355,11 +382,38 @@ pub async fn update(
     visibility: Visibility,
 ) -> Result<(), AppError> {
     sqlx::query(
-        "UPDATE tracks SET title = $1, tags = $2, visibility = $3, updated_at = $4 WHERE id = $5",
+        "UPDATE tracks SET title = $1, tags = $2, visibility = $3, updated_at = $4, \
+         title_from_name = 0 WHERE id = $5",
     )
     .bind(title)
     .bind(tags)
     .bind(visibility.as_str())
+    .bind(crate::db::now_ms())
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// The owner's artist, album and the rest (`about.title` unused). Once
+/// edited, the file's tags are never applied over them.
+pub async fn update_about(
+    db: &Db,
+    id: i64,
+    about: &crate::media::FileTags,
+) -> Result<(), AppError> {
+    sqlx::query(
+        "UPDATE tracks SET artist = $1, album = $2, album_artist = $3, track_no = $4, disc_no = $5, \
+         year = $6, genre = $7, comment = $8, file_tags_applied = 1, updated_at = $9 WHERE id = $10",
+    )
+    .bind(&about.artist)
+    .bind(&about.album)
+    .bind(&about.album_artist)
+    .bind(about.track_no.map(i64::from))
+    .bind(about.disc_no.map(i64::from))
+    .bind(about.year.map(i64::from))
+    .bind(&about.genre)
+    .bind(&about.comment)
     .bind(crate::db::now_ms())
     .bind(id)
     .execute(db.pool())

@@ -56,6 +56,12 @@ pub struct TrackSummary {
     pub duration_ms: Option<i64>,
     pub visibility: Visibility,
     pub created_at: i64,
+    /// From the file's tags or the owner.
+    #[serde(default)]
+    pub artist: String,
+    /// Its artwork's token (`art_src`), when it has art.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub art: Option<String>,
     /// Where a search matched words spoken in it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hit: Option<crate::transcripts::TranscriptHit>,
@@ -288,6 +294,32 @@ pub struct TrackDetail {
     /// The radio call this track recorded, when it is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call: Option<CallInfo>,
+    /// Artist, album and the rest, from the file's tags or the owner
+    /// (`title` unused: the track's title is above).
+    #[serde(default)]
+    pub about: crate::media::FileTags,
+    /// Its artwork's token (`art_src`), when it has art.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub art: Option<String>,
+    /// The owner's own image, while it is made into thumbnails or when it
+    /// could not be: ("pending" | "failed", the reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub art_upload: Option<(String, Option<String>)>,
+}
+
+/// The URL of artwork `token`'s thumbnail for `width` (one of
+/// `media::ART_WIDTHS`): immutable, unguessable.
+pub fn art_src(token: &str, width: u32) -> String {
+    format!("/art/{token}/{width}.webp")
+}
+
+/// A `srcset` of every thumbnail of artwork `token`.
+pub fn art_srcset(token: &str) -> String {
+    crate::media::ART_WIDTHS
+        .iter()
+        .map(|w| format!("{} {w}w", art_src(token, *w)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What a radio call track shows of its call (`crate::calls`).

@@ -169,19 +169,24 @@ impl Finalizing {
         })
     }
 
-    /// A new track of the owner's, with `asset` as version 1.
+    /// A new track of the owner's, with `asset` as version 1 (and the
+    /// file's own tags and art, when they are known already).
+    /// `title_from_name`: the title was made from the file name (the file's
+    /// tag title replaces it).
+    #[allow(clippy::too_many_arguments)]
     pub async fn insert_track(
         &mut self,
         slug: &str,
         title: &str,
+        title_from_name: bool,
         tags: &str,
         visibility: crate::tracks::Visibility,
         asset_id: i64,
         asset: &AssetStatus,
     ) -> Result<(i64, i64), AppError> {
         let track_id: i64 = sqlx::query_scalar(
-            "INSERT INTO tracks (owner_id, slug, title, tags, duration_ms, created_at, updated_at, visibility) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING id",
+            "INSERT INTO tracks (owner_id, slug, title, tags, duration_ms, created_at, updated_at, visibility, title_from_name) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8) RETURNING id",
         )
         .bind(self.owner_id)
         .bind(slug)
@@ -190,9 +195,11 @@ impl Finalizing {
         .bind(asset.duration_ms)
         .bind(self.now)
         .bind(visibility.as_str())
+        .bind(i64::from(title_from_name))
         .fetch_one(&mut *self.tx)
         .await?;
         let version_id = self.insert_version(track_id, asset_id, asset).await?;
+        crate::media::library::apply_to_new_track(&mut self.tx, track_id, asset_id).await?;
         Ok((track_id, version_id))
     }
 

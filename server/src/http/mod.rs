@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod api_v1;
+pub mod artwork;
 pub mod body_guard;
 pub mod calls;
 pub mod changes;
@@ -9,6 +10,7 @@ pub mod csrf;
 pub mod db_guard;
 pub mod etag;
 pub mod health;
+pub mod imports;
 pub mod json;
 pub mod media;
 pub mod metrics;

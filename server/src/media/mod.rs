@@ -5,3 +5,4 @@
 pub mod analyze;
 pub mod confine;
 pub mod sandbox;
+pub mod sniff;

@@ -63,6 +63,19 @@ pub enum Request {
         out_dir: PathBuf,
         budget_ms: u64,
     },
+    /// The file's own tags, and its cover art written to `art_out`.
+    Tags {
+        path: PathBuf,
+        art_out: PathBuf,
+        budget_ms: u64,
+    },
+    /// WebP thumbnails of the image at `src`, written into `out_dir`
+    /// (`analyze::thumb_path`).
+    Artwork {
+        src: PathBuf,
+        out_dir: PathBuf,
+        budget_ms: u64,
+    },
     /// What the child is allowed (for the start-up check and the tests).
     Report,
 }
@@ -103,6 +116,15 @@ enum Line {
     Chunks(Vec<(i64, i64)>),
     /// `Exercise` came through (whatever the file's verdicts were).
     Exercised,
+    Tags {
+        tags: app::media::FileTags,
+        art: Option<app::media::EmbeddedArt>,
+    },
+    Art {
+        width: u32,
+        height: u32,
+        thumbs: Vec<app::media::Thumb>,
+    },
     Failed {
         kind: FailKind,
         message: String,
@@ -265,6 +287,51 @@ impl MediaPool {
         };
         match self.call(&req, budget, progress).await? {
             Line::Chunks(spans) => Ok(spans),
+            _ => Err(SandboxError::Io(
+                "the media worker answered out of turn".into(),
+            )),
+        }
+    }
+
+    /// The tags of `path`, and whether its cover art was written to `art_out`.
+    pub async fn tags(
+        &self,
+        path: &Path,
+        art_out: &Path,
+        budget: Duration,
+    ) -> Result<(app::media::FileTags, Option<app::media::EmbeddedArt>), SandboxError> {
+        let req = Request::Tags {
+            path: path.to_path_buf(),
+            art_out: art_out.to_path_buf(),
+            budget_ms: budget.as_millis() as u64,
+        };
+        match self.call(&req, budget, &mut |_| {}).await? {
+            Line::Tags { tags, art } => Ok((tags, art)),
+            _ => Err(SandboxError::Io(
+                "the media worker answered out of turn".into(),
+            )),
+        }
+    }
+
+    /// Thumbnails of the image `src` written into `out_dir`: the image's
+    /// width and height, and each thumbnail.
+    pub async fn artwork(
+        &self,
+        src: &Path,
+        out_dir: &Path,
+        budget: Duration,
+    ) -> Result<(u32, u32, Vec<app::media::Thumb>), SandboxError> {
+        let req = Request::Artwork {
+            src: src.to_path_buf(),
+            out_dir: out_dir.to_path_buf(),
+            budget_ms: budget.as_millis() as u64,
+        };
+        match self.call(&req, budget, &mut |_| {}).await? {
+            Line::Art {
+                width,
+                height,
+                thumbs,
+            } => Ok((width, height, thumbs)),
             _ => Err(SandboxError::Io(
                 "the media worker answered out of turn".into(),
             )),

@@ -530,7 +530,7 @@ fn file_name(form: &Form, audio: &Audio) -> String {
     }
     let ext = field(form, &["audioType", "audioMime"])
         .and_then(ext_of_type)
-        .or_else(|| ext_of_content(&audio.head))
+        .or_else(|| crate::media::sniff::audio_kind(&audio.head))
         .unwrap_or("bin");
     format!("{}.{ext}", base.chars().take(240).collect::<String>())
 }
@@ -558,24 +558,6 @@ fn ext_of_type(mime: &str) -> Option<&'static str> {
             _ => return None,
         },
     )
-}
-
-fn ext_of_content(head: &[u8]) -> Option<&'static str> {
-    if head.starts_with(b"RIFF") && head.get(8..12) == Some(b"WAVE") {
-        Some("wav")
-    } else if head.starts_with(b"ID3")
-        || (head.len() > 1 && head[0] == 0xFF && head[1] & 0xE0 == 0xE0)
-    {
-        Some("mp3")
-    } else if head.get(4..8) == Some(b"ftyp") {
-        Some("m4a")
-    } else if head.starts_with(b"OggS") {
-        Some("ogg")
-    } else if head.starts_with(b"fLaC") {
-        Some("flac")
-    } else {
-        None
-    }
 }
 
 #[cfg(test)]

@@ -314,7 +314,7 @@ async fn place(
     };
     Ok(match &incoming.target {
         Target::NewTrack => {
-            let title = title_of(incoming);
+            let (title, title_from_name) = title_of(incoming);
             let tags: String = incoming
                 .tags
                 .as_deref()
@@ -327,6 +327,7 @@ async fn place(
                 .insert_track(
                     &slugify(&title),
                     &title,
+                    title_from_name,
                     &tags,
                     visibility,
                     asset_id,
@@ -346,15 +347,15 @@ async fn place(
     })
 }
 
-/// The title given, else one made from the file name, else "Untitled".
-fn title_of(incoming: &Incoming) -> String {
-    let title = incoming
-        .title
-        .clone()
-        .filter(|t| !t.trim().is_empty())
+/// The title given, else one made from the file name, else "Untitled";
+/// and whether it was made (a title in the file's tags then replaces it).
+fn title_of(incoming: &Incoming) -> (String, bool) {
+    let given = incoming.title.clone().filter(|t| !t.trim().is_empty());
+    let made = given.is_none();
+    let title = given
         .or_else(|| incoming.filename.as_deref().map(title_from_filename))
         .unwrap_or_else(|| "Untitled".into());
-    title.trim().chars().take(MAX_TITLE).collect()
+    (title.trim().chars().take(MAX_TITLE).collect(), made)
 }
 
 /// The first non-blank value among `keys` in name/value pairs (multipart

@@ -2,11 +2,13 @@
 //! protocols receive them — tus 1.0 (`tus/`: resumable, in chunks, from the
 //! browser and tus clients), the machine API's multipart form
 //! (`multipart`), and rdio-scanner's call upload for radio recorders
-//! (`calls`) — into the storage spool, and `ingest` turns a complete
-//! file into stored content and rows, in named steps. The SQL is in
+//! (`calls`) — into the storage spool, plus `import` for a folder already
+//! on the server; `ingest` turns a complete file into stored content and
+//! rows, in named steps. The SQL is in
 //! `app::uploads`.
 
 pub mod calls;
+pub mod import;
 pub mod ingest;
 pub mod multipart;
 pub mod tus;

@@ -1,7 +1,8 @@
 //! The `metadata` job: duration, sample rate, channels, bit depth, codec,
-//! bitrate and container of a stored file, read by a sandboxed media
-//! worker; then the file's `waveform` job, and a `preview` job for files
-//! browsers play badly.
+//! bitrate and container of a stored file, and its own tags and cover art,
+//! read by a sandboxed media worker; then the file's `waveform` job, a
+//! `preview` job for files browsers play badly, and an `artwork` job for
+//! cover art not seen before.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +54,7 @@ impl Job for Metadata {
                 .probe(&path, Duration::from_secs(60))
                 .await
                 .map_err(sandbox_err)?;
+            read_tags(&ctx.state, &pool, a.id, &path).await?;
             let mut then = vec![NewJob::for_asset(app::jobs::WAVEFORM, a.id).priority(5)];
             // Files browsers do not play well (WAV, AIFF, 24-bit FLAC, huge
             // files) get a compressed preview for the player.
@@ -71,4 +73,55 @@ impl Job for Metadata {
             Ok(())
         })
     }
+}
+
+/// Reads the file's tags and cover art (stored under its own hash) and
+/// records them. Tags are a nicety: a file whose tags cannot be read is
+/// still processed, without them.
+async fn read_tags(
+    state: &ServerState,
+    pool: &MediaPool,
+    asset_id: i64,
+    path: &std::path::Path,
+) -> Result<(), super::JobError> {
+    let storage = &state.storage;
+    let art_tmp = storage.spool().tmp_path("art");
+    let read = pool.tags(path, &art_tmp, Duration::from_secs(30)).await;
+    let (tags, art) = match read {
+        Ok(found) => found,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&art_tmp).await;
+            if !e.is_permanent() {
+                return Err(sandbox_err(e));
+            }
+            tracing::info!(asset = asset_id, error = %e, "the file's tags could not be read");
+            (app::media::FileTags::default(), None)
+        }
+    };
+    let found = match art {
+        Some(_) => {
+            let stored = store_art(storage, &art_tmp).await;
+            let _ = tokio::fs::remove_file(&art_tmp).await;
+            Some(stored.map_err(write_retry("storing the cover art"))?)
+        }
+        None => None,
+    };
+    // The tracks changed are told by the job's end (`tracks_changed`).
+    app::media::library::record_file_tags(&state.db, asset_id, &tags, found.as_ref())
+        .await
+        .map_err(retry("storing the file's tags"))?;
+    state.queue.wake().notify_waiters();
+    Ok(())
+}
+
+/// Stores the image at `tmp` as the original of its artwork.
+pub async fn store_art(
+    storage: &crate::storage::Storage,
+    tmp: &std::path::Path,
+) -> std::io::Result<app::media::library::FoundArt> {
+    let (sha256, bytes) = crate::storage::hash_file(tmp).await?;
+    storage
+        .put_derived_file(&sha256, app::files::Derived::ArtOriginal, tmp)
+        .await?;
+    Ok(app::media::library::FoundArt { sha256, bytes })
 }

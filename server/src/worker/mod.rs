@@ -6,6 +6,7 @@
 //! the speech-to-text provider). `asset` holds what the
 //! media kinds share (their payload, the asset they work on, failures).
 
+pub mod artwork;
 mod asset;
 pub mod cleanup;
 mod job;
@@ -47,6 +48,7 @@ pub fn all_jobs(settings: &app::settings::Settings) -> Vec<Arc<dyn Job>> {
         Arc::new(metadata::Metadata { pool: pool.clone() }),
         Arc::new(waveform::Waveform { pool: pool.clone() }),
         Arc::new(preview::Preview { pool: pool.clone() }),
+        Arc::new(artwork::Artwork { pool: pool.clone() }),
         Arc::new(transcribe::Transcribe::new(pool, settings.stt.as_ref())),
         Arc::new(storage::StorageReconcile),
         Arc::new(purge::Purge),

@@ -432,6 +432,85 @@ async fn calls_are_listed_newest_first_with_filters(b: Backend) {
     server.stop().await;
 }
 
+/// The live calls page's server functions: the owner's calls, filtered,
+/// in keyset pages, and one call with what plays it; another user (and a
+/// visitor) sees none of them, and a track that is no call is no call.
+async fn the_calls_page_sees_only_what_the_viewer_may(b: Backend) {
+    use crate::helpers::{form, with_cookie};
+    let app = TestApp::new(b).await;
+    let ((key, _, _), cookie) = keyed_in(&app, "ops@example.com").await;
+    let other = app.register("eve@example.com").await;
+    let server = app.spawn().await;
+    let url = server.url("/api/call-upload");
+    let wav = audio::wav(1.0);
+    for (tg, start) in [("101", "1700000000"), ("102", "1700000010")] {
+        assert_eq!(trunk_recorder(&url, &key, &wav, tg, start).0, 200);
+    }
+    server.stop().await;
+    let list = |cookie: &str, fields: &[(&str, &str)]| {
+        with_cookie(form("/api/calls/list", fields), cookie)
+    };
+    let page = app.send(list(&cookie, &[])).await;
+    assert_eq!(page.status, http::StatusCode::OK, "{}", page.text);
+    let items = page.json()["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 2, "{}", page.text);
+    assert_eq!(items[0]["talkgroup_id"], 102);
+    let id = items[0]["track_id"].as_i64().expect("id");
+    let filtered = app
+        .send(list(&cookie, &[("talkgroup", "101")]))
+        .await
+        .json();
+    assert_eq!(
+        filtered["items"].as_array().map(Vec::len),
+        Some(1),
+        "{filtered}"
+    );
+    assert_eq!(filtered["items"][0]["talkgroup_id"], 101);
+    let bad = app.send(list(&cookie, &[("talkgroup", "x")])).await;
+    assert!(bad.status.is_client_error(), "{}", bad.text);
+    let theirs = app.send(list(&other, &[])).await.json();
+    assert_eq!(
+        theirs["items"].as_array().map(Vec::len),
+        Some(0),
+        "{theirs}"
+    );
+
+    let live = |cookie: &str, id: i64| {
+        with_cookie(
+            form("/api/calls/live", &[("track_id", &id.to_string())]),
+            cookie,
+        )
+    };
+    let c = app.send(live(&cookie, id)).await;
+    assert_eq!(c.status, http::StatusCode::OK, "{}", c.text);
+    let c = c.json();
+    assert_eq!(c["row"]["track_id"], id, "{c}");
+    assert_eq!(c["row"]["talkgroup_id"], 102);
+    assert!(
+        c["src"].as_str().is_some_and(|s| s.starts_with("/media/")),
+        "{c}"
+    );
+    assert_eq!(c["transcript"], "");
+    assert!(app.send(live(&other, id)).await.json().is_null());
+    assert!(app
+        .send(form("/api/calls/live", &[("track_id", &id.to_string())]))
+        .await
+        .json()
+        .is_null());
+    // A track that is no call.
+    let plain = crate::uploads::api_key(&app, &cookie).await;
+    let bytes = std::fs::read(audio::wav(1.5)).expect("wav");
+    let up = app
+        .send(crate::uploads::post_track(
+            &plain,
+            &[],
+            Some(("song.wav", &bytes)),
+        ))
+        .await;
+    let song = up.json()["id"].as_i64().expect("id");
+    assert!(app.send(live(&cookie, song)).await.json().is_null());
+}
+
 /// Calls sent with a key that asks for transcripts are transcribed (the
 /// owner's default is off); others are not.
 async fn a_key_can_ask_for_every_calls_transcript(b: Backend) {
@@ -469,6 +548,7 @@ async fn a_key_can_ask_for_every_calls_transcript(b: Backend) {
 }
 
 crate::both_backends!(
+    the_calls_page_sees_only_what_the_viewer_may,
     a_key_can_ask_for_every_calls_transcript,
     trunk_recorder_and_sdrtrunk_uploads_are_imported,
     incomplete_and_unauthorized_calls_are_answered_as_rdio_scanner_does,

@@ -7,7 +7,9 @@
 use std::process::Command;
 
 use crate::audio;
-use crate::helpers::{Backend, TestApp};
+use http::StatusCode;
+
+use crate::helpers::{get, with_cookie, Backend, TestApp};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wavekeep");
 
@@ -33,7 +35,12 @@ fn import(app: &TestApp, dir: &std::path::Path, extra: &[&str]) -> (bool, String
 fn folder() -> (tempfile::TempDir, tempfile::TempDir) {
     let root = tempfile::tempdir().expect("dir");
     let outside = tempfile::tempdir().expect("outside");
-    let r = root.path();
+    fill(root.path(), outside.path());
+    (root, outside)
+}
+
+/// The folder's files under `r`, and one file in `outside` linked to.
+fn fill(r: &std::path::Path, outside: &std::path::Path) {
     std::fs::create_dir_all(r.join("live/2024")).expect("mkdir");
     std::fs::copy(audio::wav(1.0), r.join("take one.wav")).expect("wav");
     std::fs::copy(audio::mp3(1.5), r.join("live/set.mp3")).expect("mp3");
@@ -42,10 +49,10 @@ fn folder() -> (tempfile::TempDir, tempfile::TempDir) {
     std::fs::copy(audio::wav(1.0), r.join("live/copy.wav")).expect("copy");
     std::os::unix::fs::symlink(r.join("take one.wav"), r.join("link-inside.wav")).expect("link");
     // A link out of the folder is never followed.
-    std::fs::copy(audio::flac(3.0), outside.path().join("secret.flac")).expect("outside");
-    std::os::unix::fs::symlink(outside.path().join("secret.flac"), r.join("escape.flac"))
+    std::fs::copy(audio::flac(3.0), outside.join("secret.flac")).expect("outside");
+    std::os::unix::fs::symlink(outside.join("secret.flac"), r.join("escape.flac"))
         .expect("link out");
-    std::os::unix::fs::symlink(outside.path(), r.join("escape-dir")).expect("dir link");
+    std::os::unix::fs::symlink(outside, r.join("escape-dir")).expect("dir link");
     // Named as audio, but not.
     std::fs::write(r.join("broken.mp3"), b"this was never an mp3 file").expect("broken");
     // Not audio at all.
@@ -55,7 +62,6 @@ fn folder() -> (tempfile::TempDir, tempfile::TempDir) {
         [0xFF, 0xD8, 0xFF, 0xE0, 0, 16, b'J', b'F'],
     )
     .expect("jpg");
-    (root, outside)
 }
 
 async fn titles(app: &TestApp) -> Vec<String> {
@@ -132,4 +138,117 @@ async fn a_folder_is_imported_once_and_only_its_audio(b: Backend) {
     );
 }
 
-crate::both_backends!(a_folder_is_imported_once_and_only_its_audio);
+fn post_import(cookie: &str, body: serde_json::Value) -> http::Request<axum::body::Body> {
+    with_cookie(
+        http::Request::post("/api/admin/import")
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(body.to_string()))
+            .expect("req"),
+        cookie,
+    )
+}
+
+/// `POST /api/admin/import`: admins only, folders inside the import root
+/// only (no `..`, no absolute path or link out of it), progress in the
+/// `imports` table as it goes, the same set imported as by the command.
+async fn admins_import_server_folders_inside_the_import_root(b: Backend) {
+    let base = tempfile::tempdir().expect("base");
+    let outside = tempfile::tempdir().expect("outside");
+    std::fs::create_dir_all(base.path().join("music")).expect("mkdir");
+    fill(&base.path().join("music"), outside.path());
+    // A tagged file with cover art, deeper in.
+    let art_dir = tempfile::tempdir().expect("art");
+    let jpg = crate::library::cover(art_dir.path(), "cover.jpg", 300, 300);
+    crate::library::tagged(
+        &base.path().join("music/live/2024"),
+        "tagged.flac",
+        &["-c:a", "flac"],
+        Some(&jpg),
+    );
+    let import_root = base.path().to_path_buf();
+    let app = TestApp::with(b, |s| s.import_root = Some(import_root)).await;
+    let admin = app.admin("root@example.com").await;
+    let ana = app.register("ana@example.com").await;
+    let body = |dir: &str| serde_json::json!({ "dir": dir, "email": "ana@example.com", "visibility": "unlisted" });
+
+    let res = app.send(post_import(&ana, body("music"))).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.text);
+    for bad in ["../", "music/../..", "/etc", "nothing-here"] {
+        let res = app.send(post_import(&admin, body(bad))).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{bad}: {}", res.text);
+    }
+    let res = app
+        .send(post_import(
+            &admin,
+            serde_json::json!({ "dir": "music", "email": "nobody@example.com" }),
+        ))
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.text);
+    assert!(res.text.contains("no account"), "{}", res.text);
+
+    let res = app.send(post_import(&admin, body("music"))).await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
+    let id = res.json()["id"].as_i64().expect("id");
+    let mut row = serde_json::Value::Null;
+    for _ in 0..200 {
+        let list = app
+            .send(with_cookie(get("/api/admin/imports"), &admin))
+            .await;
+        assert_eq!(list.status, StatusCode::OK, "{}", list.text);
+        row = list.json()[0].clone();
+        if row["status"] != "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(row["id"], id);
+    assert_eq!(row["status"], "done", "{row}");
+    assert_eq!(row["email"], "ana@example.com");
+    assert_eq!(row["imported"], 4, "{row}");
+    assert_eq!(row["skipped"], 2, "{row}");
+    assert_eq!(row["failed"], 1, "{row}");
+    assert_eq!(row["total"], 7, "{row}");
+    assert_eq!(row["done"], 7, "{row}");
+    assert!(
+        row["errors"][0][0]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("broken.mp3"),
+        "{row}"
+    );
+    assert_eq!(
+        titles(&app).await,
+        vec!["encore", "set", "tagged", "take one"]
+    );
+    // Processed: the tagged file's title, artist and art come from it.
+    crate::uploads::process(&app).await;
+    let (artist, art): (String, Option<String>) =
+        sqlx::query_as("SELECT artist, art_token FROM tracks WHERE title = 'Harbour Lights'")
+            .fetch_one(app.state.db.pool())
+            .await
+            .expect("the tagged track");
+    assert_eq!(artist, "The Quiet Tides");
+    assert!(art.is_some());
+    let vis: Vec<String> = sqlx::query_scalar("SELECT visibility FROM tracks")
+        .fetch_all(app.state.db.pool())
+        .await
+        .expect("vis");
+    assert!(vis.iter().all(|v| v == "unlisted"), "{vis:?}");
+    // The dashboard's snapshot carries it.
+    let perf = app
+        .send(with_cookie(get("/api/admin/performance"), &admin))
+        .await;
+    assert_eq!(perf.json()["imports"][0]["id"], id, "{}", perf.text);
+
+    // Without an import root, nothing can be imported this way.
+    let off = TestApp::new(b).await;
+    let admin = off.admin("root@example.com").await;
+    let res = off.send(post_import(&admin, body("music"))).await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.text);
+    assert!(res.text.contains("WAVEKEEP_IMPORT_ROOT"), "{}", res.text);
+}
+
+crate::both_backends!(
+    a_folder_is_imported_once_and_only_its_audio,
+    admins_import_server_folders_inside_the_import_root,
+);

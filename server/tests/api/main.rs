@@ -25,6 +25,7 @@ mod faults;
 mod health;
 mod import;
 mod jobs;
+mod library;
 mod pages;
 mod real_server;
 mod scale_out;

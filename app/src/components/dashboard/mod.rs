@@ -3,12 +3,14 @@
 //! the users.
 //! `routes/admin.rs` composes them into the page.
 
+mod imports;
 mod jobs;
 mod overview;
 mod system;
 mod transcription;
 mod users;
 
+pub use imports::Imports;
 pub use jobs::{FailedJobs, Kinds, RecentJobs};
 pub use overview::{Alerts, Charts, Tiles};
 pub use system::{Caches, Routes, System};

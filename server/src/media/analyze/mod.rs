@@ -70,6 +70,9 @@ pub enum MediaError {
     Io(std::io::Error),
     /// The deadline passed before the work was done.
     TimedOut,
+    /// An image that cannot be artwork (not JPEG, PNG or WebP, too many
+    /// pixels, damaged): the reason as a person reads it.
+    Image(String),
 }
 
 impl fmt::Display for MediaError {
@@ -88,6 +91,7 @@ impl fmt::Display for MediaError {
             MediaError::Malformed(detail) => write!(f, "the audio data is damaged: {detail}"),
             MediaError::Io(err) => write!(f, "the file could not be read: {err}"),
             MediaError::TimedOut => write!(f, "decoding took too long"),
+            MediaError::Image(why) => write!(f, "{why}"),
         }
     }
 }
@@ -163,6 +167,8 @@ pub fn exercise(path: &Path, scratch: &Path, budget: std::time::Duration) {
         Instant::now() + budget,
         &mut |_| {},
     );
+    let _ = tags::tags_inner(path, &scratch.join("art"), Instant::now() + budget);
+    let _ = art::thumbnails_inner(path, scratch, Instant::now() + budget);
 }
 
 /// Turns a panic inside the decoding libraries into an error instead of unwinding into the caller.
@@ -171,6 +177,7 @@ fn guard<T>(work: impl FnOnce() -> Result<T, MediaError>) -> Result<T, MediaErro
         .unwrap_or_else(|_| Err(malformed("the decoder failed on this file")))
 }
 
+mod art;
 mod buckets;
 mod codecs;
 mod peaks;
@@ -178,11 +185,14 @@ mod preview;
 mod probe;
 mod source;
 mod speech;
+mod tags;
 
 use codecs::*;
 use source::*;
 
+pub use art::{thumb_path, thumbnails, MAX_PIXELS};
 pub use peaks::{waveform, Peaks};
 pub use preview::{preview, PREVIEW_KBPS};
 pub use probe::probe;
 pub use speech::{speech_chunks, SPEECH_RATE};
+pub use tags::read_tags;

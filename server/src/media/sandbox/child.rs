@@ -42,7 +42,9 @@ fn budget_of(req: &Request) -> Duration {
         Request::Probe { budget_ms, .. }
         | Request::Waveform { budget_ms, .. }
         | Request::Preview { budget_ms, .. }
-        | Request::Speech { budget_ms, .. } => *budget_ms,
+        | Request::Speech { budget_ms, .. }
+        | Request::Tags { budget_ms, .. }
+        | Request::Artwork { budget_ms, .. } => *budget_ms,
         Request::Exercise { budget_ms, .. } => budget_ms.saturating_mul(4),
         Request::Report => 10_000,
     };
@@ -58,7 +60,9 @@ fn send(out: &mut impl Write, line: &Line) -> std::io::Result<()> {
 
 fn failed(e: MediaError) -> Line {
     let kind = match e {
-        MediaError::Unsupported(_) | MediaError::Malformed(_) => FailKind::Unreadable,
+        MediaError::Unsupported(_) | MediaError::Malformed(_) | MediaError::Image(_) => {
+            FailKind::Unreadable
+        }
         MediaError::TimedOut => FailKind::TimedOut,
         MediaError::Io(_) => FailKind::Io,
     };
@@ -101,6 +105,32 @@ fn handle(req: Request, out: &mut impl Write, confined: &super::super::confine::
                 &mut report,
             ) {
                 Ok(spans) => Line::Chunks(spans),
+                Err(e) => failed(e),
+            }
+        }
+        Request::Tags {
+            path,
+            art_out,
+            budget_ms,
+        } => {
+            let deadline = Instant::now() + Duration::from_millis(budget_ms);
+            match analyze::read_tags(&path, &art_out, deadline) {
+                Ok((tags, art)) => Line::Tags { tags, art },
+                Err(e) => failed(e),
+            }
+        }
+        Request::Artwork {
+            src,
+            out_dir,
+            budget_ms,
+        } => {
+            let deadline = Instant::now() + Duration::from_millis(budget_ms);
+            match analyze::thumbnails(&src, &out_dir, deadline) {
+                Ok((width, height, thumbs)) => Line::Art {
+                    width,
+                    height,
+                    thumbs,
+                },
                 Err(e) => failed(e),
             }
         }

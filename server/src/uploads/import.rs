@@ -83,7 +83,7 @@ pub fn audio_files(root: &Path) -> std::io::Result<(Vec<Candidate>, u64)> {
             continue;
         };
         let size = std::fs::metadata(&target).map(|m| m.len()).unwrap_or(0);
-        let audio = size > 0 && is_audio(&target);
+        let audio = size > 0 && crate::media::sniff::file_audio_kind(&target).is_some();
         if audio || named_as_audio(&path) {
             files.push(Candidate {
                 link: entry.path_is_symlink(),
@@ -119,33 +119,14 @@ fn named_as_audio(path: &Path) -> bool {
         .is_some_and(|e| NAMES.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// Whether the file's first bytes are those of an audio format wavekeep
-/// reads (its name is not asked).
-fn is_audio(path: &Path) -> bool {
-    use std::io::Read;
-    let mut head = [0u8; 12];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .unwrap_or(0);
-    let head = &head[..n];
-    let riff = head.starts_with(b"RIFF") && head.get(8..12) == Some(b"WAVE");
-    let aiff =
-        head.starts_with(b"FORM") && matches!(head.get(8..12), Some(b"AIFF") | Some(b"AIFC"));
-    let mp3 =
-        head.starts_with(b"ID3") || (head.len() > 1 && head[0] == 0xFF && head[1] & 0xE0 == 0xE0);
-    let mp4 = head.get(4..8) == Some(b"ftyp");
-    riff || aiff || mp3 || mp4 || head.starts_with(b"fLaC") || head.starts_with(b"OggS")
-}
-
 /// Imports every audio file under `root` for `opts.owner_id`, `opts.jobs`
-/// at a time, with a progress bar on standard error.
+/// at a time, with a progress bar on standard error (the CLI).
 pub async fn import(
     state: &ServerState,
     root: &Path,
     opts: &ImportOptions,
 ) -> anyhow::Result<Summary> {
-    let (files, passed_over) = audio_files(root)?;
-    let bar = ProgressBar::with_draw_target(Some(files.len() as u64), ProgressDrawTarget::stderr());
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template(
             "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} files {per_sec} ETA {eta} {msg}",
@@ -153,12 +134,59 @@ pub async fn import(
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.enable_steady_tick(Duration::from_millis(200));
+    let summary = import_with(state, root, opts, |step| match step {
+        Step::Found(n) => bar.set_length(n),
+        Step::Done {
+            summary,
+            path,
+            failed,
+        } => {
+            bar.inc(1);
+            if let Some(why) = failed {
+                bar.println(format!("failed: {}: {why}", path.display()));
+            }
+            bar.set_message(format!(
+                "({} imported, {} already there, {} failed)",
+                summary.imported,
+                summary.skipped,
+                summary.failed.len()
+            ));
+        }
+    })
+    .await;
+    bar.finish_and_clear();
+    summary
+}
+
+/// What an import reports as it goes.
+pub enum Step<'a> {
+    /// The folder was walked: this many files to look at.
+    Found(u64),
+    /// One file is done (`failed`: why it failed); the counts so far.
+    Done {
+        summary: &'a Summary,
+        path: &'a Path,
+        failed: Option<&'a str>,
+    },
+}
+
+/// Imports every audio file under `root` for `opts.owner_id`, `opts.jobs`
+/// at a time, telling `progress` about each step.
+pub async fn import_with(
+    state: &ServerState,
+    root: &Path,
+    opts: &ImportOptions,
+    mut progress: impl FnMut(Step<'_>),
+) -> anyhow::Result<Summary> {
+    let root = root.to_path_buf();
+    let (files, passed_over) = tokio::task::spawn_blocking(move || audio_files(&root)).await??;
+    progress(Step::Found(files.len() as u64));
     let mut summary = Summary {
         passed_over,
         ..Summary::default()
     };
-    let record = |summary: &mut Summary, path: PathBuf, outcome: Outcome| {
-        bar.inc(1);
+    let mut record = |summary: &mut Summary, path: PathBuf, outcome: Outcome| {
+        let mut why = None;
         match outcome {
             Outcome::Imported(bytes) => {
                 summary.imported += 1;
@@ -166,17 +194,16 @@ pub async fn import(
             }
             Outcome::AlreadyThere => summary.skipped += 1,
             Outcome::WouldImport => summary.would_import += 1,
-            Outcome::Failed(why) => {
-                bar.println(format!("failed: {}: {why}", path.display()));
-                summary.failed.push((path, why));
-            }
+            Outcome::Failed(w) => why = Some(w),
         }
-        bar.set_message(format!(
-            "({} imported, {} already there, {} failed)",
-            summary.imported,
-            summary.skipped,
-            summary.failed.len()
-        ));
+        progress(Step::Done {
+            summary,
+            path: &path,
+            failed: why.as_deref(),
+        });
+        if let Some(why) = why {
+            summary.failed.push((path, why));
+        }
     };
     // Hashed in order (several at once), so that of files with the same
     // content the first one is the one imported.
@@ -213,7 +240,6 @@ pub async fn import(
     while let Some((path, outcome)) = runs.next().await {
         record(&mut summary, path, outcome);
     }
-    bar.finish_and_clear();
     Ok(summary)
 }
 

@@ -1,13 +1,9 @@
-//! Radio calls: tracks with the facts of the call they recorded (system,
-//! talkgroup, frequency, sources, start), as trunk-recorder and sdrtrunk
-//! send them to rdio-scanner's upload API (`server::uploads::calls`). The
-//! facts are in the `calls` table, one row per call track, written in the
-//! transaction that stores the track; the API key that uploads a call may
-//! be limited to some systems and talkgroups (`CallScope`).
+//! The calls' SQL: facts stored with the track, key scopes, listings.
 
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
 
+use super::{CallPage, CallRow};
 use crate::auth::Viewer;
 use crate::db::Db;
 use crate::errors::AppError;
@@ -282,17 +278,6 @@ pub struct CallQuery {
     pub per: Option<i64>,
 }
 
-/// One call in a listing.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CallRow {
-    pub track_id: i64,
-    pub title: String,
-    #[serde(flatten)]
-    pub call: crate::tracks::CallInfo,
-    pub duration_ms: Option<i64>,
-    pub url: String,
-}
-
 /// The call facts of a row with the `calls` columns.
 fn info_of(r: &sqlx::any::AnyRow) -> crate::tracks::CallInfo {
     crate::tracks::CallInfo {
@@ -307,13 +292,6 @@ fn info_of(r: &sqlx::any::AnyRow) -> crate::tracks::CallInfo {
         source: r.get("source"),
         started_at: r.get("started_at"),
     }
-}
-
-/// A page of calls, newest first.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CallPage {
-    pub items: Vec<CallRow>,
-    pub next: Option<String>,
 }
 
 /// Calls `viewer` may see (their own, and public ones), newest first,
