@@ -22,6 +22,11 @@ pid=""
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
   wait 2>/dev/null || true
+  # What the server said went wrong, if anything (the log goes with $work).
+  if grep -q "ERROR" "$work/server.log" 2>/dev/null; then
+    echo "server errors (last 20):"
+    grep "ERROR" "$work/server.log" | tail -20
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -7,19 +7,35 @@ use leptos::prelude::*;
 use super::{CallPage, LiveCall as Playable};
 use crate::errors::AppError;
 
-/// Calls the viewer may see, newest first; `cursor` from the page before.
+/// Calls the viewer may see, newest first; `cursor` from the page before;
+/// `from` and `to` are days (`YYYY-MM-DD`, UTC), both included.
 #[server(endpoint = "calls/list")]
 pub async fn list_calls(
     system: Option<i64>,
     talkgroup: Option<i64>,
+    from: Option<String>,
+    to: Option<String>,
     cursor: Option<String>,
 ) -> Result<CallPage, AppError> {
     use crate::auth::guard;
     let state = guard::app_state()?;
     let viewer = guard::viewer().await?;
+    let day = |d: Option<String>, name: &str| -> Result<Option<i64>, AppError> {
+        match d.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+            None => Ok(None),
+            Some(d) => super::day_start_ms(d).map(Some).ok_or_else(|| {
+                AppError::bad_request(format!("{name} must be a day as YYYY-MM-DD"))
+            }),
+        }
+    };
+    let from = day(from, "from")?;
+    // Through the end of the `to` day.
+    let to = day(to, "to")?.map(|t| t + 24 * 3600 * 1000);
     let q = super::CallQuery {
         system,
         talkgroup,
+        from,
+        to,
         cursor: cursor.filter(|c| !c.is_empty() && c.len() <= 64),
         per: Some(50),
         ..Default::default()

@@ -361,3 +361,19 @@ pub async fn uploaded_art_state(
     .fetch_optional(db.pool())
     .await?)
 }
+
+/// Removes the artwork rows no file, owner's upload or track refers to any
+/// more (after deletes), made more than `grace_ms` ago; their hashes, for
+/// the caller to remove the stored images.
+pub async fn delete_orphaned_artwork(db: &Db, grace_ms: i64) -> Result<Vec<String>, AppError> {
+    Ok(sqlx::query_scalar(
+        "DELETE FROM artwork WHERE created_at < $1 \
+         AND NOT EXISTS (SELECT 1 FROM assets a WHERE a.art_sha256 = artwork.sha256) \
+         AND NOT EXISTS (SELECT 1 FROM tracks t WHERE t.art_upload_sha256 = artwork.sha256) \
+         AND NOT EXISTS (SELECT 1 FROM tracks t WHERE t.art_token = artwork.token) \
+         RETURNING sha256",
+    )
+    .bind(now_ms() - grace_ms)
+    .fetch_all(db.pool())
+    .await?)
+}

@@ -46,9 +46,10 @@ pub fn CallsPage() -> impl IntoView {
     let system = move || query.with(|q| parse(q.get("system")));
     let talkgroup = move || query.with(|q| parse(q.get("talkgroup")));
     let cursor = move || query.with(|q| q.get("cursor").filter(|c| !c.is_empty()));
+    let day = move |k: &'static str| query.with(|q| q.get(k).filter(|d| !d.is_empty()));
     let page = Resource::new(
-        move || (system(), talkgroup(), cursor()),
-        |(s, t, c)| list_calls(s, t, c),
+        move || (system(), talkgroup(), day("from"), day("to"), cursor()),
+        |(s, t, f, to, c)| list_calls(s, t, f, to, c),
     );
     let live = Live {
         rows: RwSignal::new(Vec::new()),
@@ -58,8 +59,11 @@ pub fn CallsPage() -> impl IntoView {
         paused: RwSignal::new(false),
         audio: NodeRef::new(),
     };
+    // New calls arrive on the newest page, unless a last day is chosen.
     #[cfg(feature = "hydrate")]
-    follow(live, system, talkgroup, cursor);
+    follow(live, system, talkgroup, move || {
+        cursor().or_else(|| day("to"))
+    });
     let filter_value = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
 
     view! {
@@ -70,8 +74,11 @@ pub fn CallsPage() -> impl IntoView {
                 <form method="get" action="/calls" class="call-filters" role="search">
                     <label>"System " <input name="system" inputmode="numeric" size="6" value=filter_value(system()) data-testid="filter-system" /></label>
                     <label>"Talkgroup " <input name="talkgroup" inputmode="numeric" size="8" value=filter_value(talkgroup()) data-testid="filter-talkgroup" /></label>
+                    <label>"From " <input name="from" type="date" value=day("from").unwrap_or_default() data-testid="filter-from" /></label>
+                    <label>"To " <input name="to" type="date" value=day("to").unwrap_or_default() data-testid="filter-to" /></label>
                     <button type="submit" class="small">"Filter"</button>
-                    {(system().is_some() || talkgroup().is_some()).then(|| view! { <a href="/calls">"All calls"</a> })}
+                    {(system().is_some() || talkgroup().is_some() || day("from").is_some() || day("to").is_some())
+                        .then(|| view! { <a href="/calls">"All calls"</a> })}
                 </form>
             </div>
             <ListenBar live />
@@ -84,6 +91,9 @@ pub fn CallsPage() -> impl IntoView {
                                 let mut href = format!("/calls?cursor={}", urlencode(&c));
                                 if let Some(s) = system() { href.push_str(&format!("&system={s}")); }
                                 if let Some(t) = talkgroup() { href.push_str(&format!("&talkgroup={t}")); }
+                                for k in ["from", "to"] {
+                                    if let Some(d) = day(k) { href.push_str(&format!("&{k}={}", urlencode(&d))); }
+                                }
                                 href
                             });
                             let seen: Vec<i64> = p.items.iter().map(|c| c.track_id).collect();

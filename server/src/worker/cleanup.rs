@@ -1,7 +1,9 @@
 //! The cleanup job: deletes expired sessions, finished jobs older than the
 //! retention period, expired quota reservations and throttle windows,
-//! the change feed older than a day, expired uploads and stale temporary
-//! files. Scheduled every 10 minutes (one queued at a time).
+//! the change feed older than a day, expired uploads, stale temporary
+//! files, and artwork nothing refers to any more (an hour after it was
+//! made, with its stored image and thumbnails). Scheduled every 10 minutes
+//! (one queued at a time).
 
 use std::time::Duration;
 
@@ -11,6 +13,9 @@ use super::{Job, JobContext, JobError, JobFuture};
 
 pub use app::jobs::CLEANUP as KIND;
 pub const EVERY: Duration = Duration::from_secs(600);
+/// Artwork younger than this is never removed (an upload that stored its
+/// image may not have committed its row yet).
+pub const ART_GRACE: Duration = Duration::from_secs(3600);
 
 pub struct Cleanup;
 
@@ -57,6 +62,16 @@ impl Job for Cleanup {
             let changes = app::changes::prune(db)
                 .await
                 .map_err(|e| JobError::retry(format!("deleting old changes: {e}")))?;
+            let art =
+                app::media::library::delete_orphaned_artwork(db, ART_GRACE.as_millis() as i64)
+                    .await
+                    .map_err(|e| JobError::retry(format!("deleting unused artwork: {e}")))?;
+            for sha in &art {
+                if let Err(e) = ctx.state.storage.delete_derived(sha).await {
+                    tracing::warn!(image = %sha, error = %e, "could not remove an unused image");
+                }
+            }
+            let art = art.len();
             ctx.progress(75);
             let uploads = crate::storage::sweep::sweep(&ctx.state, &ctx.state.storage)
                 .await
@@ -70,6 +85,7 @@ impl Job for Cleanup {
                 stt,
                 instances,
                 changes,
+                art,
                 "cleanup done"
             );
             Ok(())

@@ -468,6 +468,27 @@ async fn the_calls_page_sees_only_what_the_viewer_may(b: Backend) {
     assert_eq!(filtered["items"][0]["talkgroup_id"], 101);
     let bad = app.send(list(&cookie, &[("talkgroup", "x")])).await;
     assert!(bad.status.is_client_error(), "{}", bad.text);
+    // Days, UTC, both included: 1700000000 s is 2023-11-14T22:13:20Z.
+    let count = |v: serde_json::Value| v["items"].as_array().map(Vec::len);
+    let on = app
+        .send(list(
+            &cookie,
+            &[("from", "2023-11-14"), ("to", "2023-11-14")],
+        ))
+        .await;
+    assert_eq!(count(on.json()), Some(2), "{}", on.text);
+    let after = app
+        .send(list(&cookie, &[("from", "2023-11-15")]))
+        .await
+        .json();
+    assert_eq!(count(after), Some(0));
+    let before = app
+        .send(list(&cookie, &[("to", "2023-11-13")]))
+        .await
+        .json();
+    assert_eq!(count(before), Some(0));
+    let bad = app.send(list(&cookie, &[("from", "2023-02-30")])).await;
+    assert_eq!(bad.status, http::StatusCode::BAD_REQUEST, "{}", bad.text);
     let theirs = app.send(list(&other, &[])).await.json();
     assert_eq!(
         theirs["items"].as_array().map(Vec::len),

@@ -405,6 +405,37 @@ async fn owners_edit_tags_and_upload_art_and_a_bomb_fails_cleanly(b: Backend) {
     assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text);
     let t = track(&app, &ana, id).await;
     assert!(t["art"].is_null() && t["art_upload"].is_null(), "{t}");
+
+    // The two images nothing refers to any more go with the cleanup (an
+    // hour after they were made), stored files and all.
+    let shas: Vec<String> = sqlx::query_scalar("SELECT sha256 FROM artwork")
+        .fetch_all(app.state.db.pool())
+        .await
+        .expect("artwork");
+    assert_eq!(shas.len(), 2);
+    let original = |sha: &str| server::storage::derived_key(sha, app::files::Derived::ArtOriginal);
+    for sha in &shas {
+        assert!(app.state.storage.exists(&original(sha)).await);
+    }
+    app::jobs::db::enqueue_unbounded(&app.state.db, &server::worker::cleanup::new_job())
+        .await
+        .expect("enqueue");
+    process(&app).await;
+    assert_eq!(app.count("artwork").await, 2, "too young to go");
+    sqlx::query("UPDATE artwork SET created_at = 0")
+        .execute(app.state.db.pool())
+        .await
+        .expect("age");
+    app::jobs::db::enqueue_unbounded(&app.state.db, &server::worker::cleanup::new_job())
+        .await
+        .expect("enqueue");
+    process(&app).await;
+    assert_eq!(app.count("artwork").await, 0);
+    for sha in &shas {
+        assert!(!app.state.storage.exists(&original(sha)).await, "{sha}");
+    }
+    let (s, ..) = fetch(&app, &format!("/art/{token}/64.webp")).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
 crate::both_backends!(
