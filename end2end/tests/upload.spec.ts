@@ -68,8 +68,10 @@ test('upload several files; each becomes a processed track', async ({ page }) =>
 
 test('pause, resume, and survive a reload', async ({ page }) => {
   test.setTimeout(90_000);
-  // 150 s of stereo PCM ≈ 26 MB: large enough for four parts of 5 MB chunks.
-  const wav = tone('long-take.wav', 150, ['-c:a', 'pcm_s16le', '-ac', '2']);
+  // 300 s of stereo PCM ≈ 53 MB: eleven 5 MB chunks, four in flight, so
+  // chunks are still to send when the page reloads (with 26 MB the last
+  // parts could all land together with the first progress after Resume).
+  const wav = tone('long-take.wav', 300, ['-c:a', 'pcm_s16le', '-ac', '2']);
   await signUp(page);
   // Slow every PATCH down so there is time to pause and to reload.
   await page.route('**/api/uploads/*', async (route) => {

@@ -53,6 +53,21 @@ fn fill(r: &std::path::Path, outside: &std::path::Path) {
     std::os::unix::fs::symlink(outside.join("secret.flac"), r.join("escape.flac"))
         .expect("link out");
     std::os::unix::fs::symlink(outside, r.join("escape-dir")).expect("dir link");
+    // Tagged files with a cover, in two more formats (titles from the tags
+    // once processed; one cover image for both).
+    let jpg = crate::library::cover(outside, "cover.jpg", 300, 300);
+    crate::library::tagged(
+        &r.join("live"),
+        "tagged.mp3",
+        &["-c:a", "libmp3lame"],
+        Some(&jpg),
+    );
+    crate::library::tagged(
+        &r.join("live/2024"),
+        "tagged.m4a",
+        &["-c:a", "aac"],
+        Some(&jpg),
+    );
     // Named as audio, but not.
     std::fs::write(r.join("broken.mp3"), b"this was never an mp3 file").expect("broken");
     // Not audio at all.
@@ -80,7 +95,7 @@ async fn a_folder_is_imported_once_and_only_its_audio(b: Backend) {
     let (ok, err) = import(&app, root.path(), &["--dry-run"]);
     assert!(!ok, "broken.mp3 fails even in a dry run: {err}");
     assert!(
-        err.contains("3 files would be imported, 2 already there"),
+        err.contains("5 files would be imported, 2 already there"),
         "{err}"
     );
     assert_eq!(app.count("tracks").await, 0);
@@ -91,10 +106,13 @@ async fn a_folder_is_imported_once_and_only_its_audio(b: Backend) {
         &["--tags", "live, archive", "--visibility", "unlisted"],
     );
     assert!(!ok, "one file failed, so the command does: {err}");
-    assert!(err.contains("Imported 3 files"), "{err}");
+    assert!(err.contains("Imported 5 files"), "{err}");
     assert!(err.contains("2 already there"), "{err}");
     assert!(err.contains("broken.mp3: not an audio file"), "{err}");
-    assert_eq!(titles(&app).await, vec!["encore", "set", "take one"]);
+    assert_eq!(
+        titles(&app).await,
+        vec!["encore", "set", "tagged", "tagged", "take one"]
+    );
     let (tags, visibility): (String, String) =
         sqlx::query_as("SELECT tags, visibility FROM tracks WHERE title = 'set'")
             .fetch_one(app.state.db.pool())
@@ -109,13 +127,13 @@ async fn a_folder_is_imported_once_and_only_its_audio(b: Backend) {
         .fetch_one(app.state.db.pool())
         .await
         .expect("jobs");
-    assert_eq!(jobs, 3);
+    assert_eq!(jobs, 5);
 
     // Again: nothing new.
     let (_, err) = import(&app, root.path(), &[]);
     assert!(err.contains("Imported 0 files"), "{err}");
-    assert!(err.contains("5 already there"), "{err}");
-    assert_eq!(app.count("tracks").await, 3);
+    assert!(err.contains("7 already there"), "{err}");
+    assert_eq!(app.count("tracks").await, 5);
     // The user's files are where they were.
     assert!(root.path().join("take one.wav").exists());
 
@@ -204,11 +222,11 @@ async fn admins_import_server_folders_inside_the_import_root(b: Backend) {
     assert_eq!(row["id"], id);
     assert_eq!(row["status"], "done", "{row}");
     assert_eq!(row["email"], "ana@example.com");
-    assert_eq!(row["imported"], 4, "{row}");
+    assert_eq!(row["imported"], 6, "{row}");
     assert_eq!(row["skipped"], 2, "{row}");
     assert_eq!(row["failed"], 1, "{row}");
-    assert_eq!(row["total"], 7, "{row}");
-    assert_eq!(row["done"], 7, "{row}");
+    assert_eq!(row["total"], 9, "{row}");
+    assert_eq!(row["done"], 9, "{row}");
     assert!(
         row["errors"][0][0]
             .as_str()
@@ -218,17 +236,19 @@ async fn admins_import_server_folders_inside_the_import_root(b: Backend) {
     );
     assert_eq!(
         titles(&app).await,
-        vec!["encore", "set", "tagged", "take one"]
+        vec!["encore", "set", "tagged", "tagged", "tagged", "take one"]
     );
-    // Processed: the tagged file's title, artist and art come from it.
+    // Processed: the tagged files' titles, artists and art come from them
+    // (MP3, M4A and FLAC; the same cover in the three is one image).
     crate::uploads::process(&app).await;
-    let (artist, art): (String, Option<String>) =
-        sqlx::query_as("SELECT artist, art_token FROM tracks WHERE title = 'Harbour Lights'")
-            .fetch_one(app.state.db.pool())
-            .await
-            .expect("the tagged track");
-    assert_eq!(artist, "The Quiet Tides");
-    assert!(art.is_some());
+    let (n, arts): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COUNT(DISTINCT art_token) FROM tracks \
+         WHERE title = 'Harbour Lights' AND artist = 'The Quiet Tides' AND art_token IS NOT NULL",
+    )
+    .fetch_one(app.state.db.pool())
+    .await
+    .expect("the tagged tracks");
+    assert_eq!((n, arts), (3, 1));
     let vis: Vec<String> = sqlx::query_scalar("SELECT visibility FROM tracks")
         .fetch_all(app.state.db.pool())
         .await
