@@ -14,6 +14,7 @@ pub mod errors;
 pub mod fmt;
 pub mod jobs;
 pub mod media;
+pub mod player;
 pub mod providers;
 pub mod routes;
 pub mod tracks;
@@ -71,6 +72,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     providers::auth::provide_auth();
+    player::listen_for_play_buttons();
 
     view! {
         <Stylesheet id="leptos" href="/pkg/wavekeep.css" />
@@ -110,6 +112,9 @@ pub fn App() -> impl IntoView {
                     </Routes>
                 </ErrorBoundary>
             </main>
+            // The player bar is mounted here on the first play (its own
+            // wasm chunk), outside the pages, so it outlives them.
+            <div id="deck"></div>
         </Router>
     }
 }

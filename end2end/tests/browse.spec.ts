@@ -89,7 +89,7 @@ test('upload, find, play, seek, stems, download, history', async ({ page }) => {
   await hydrated(page);
   await expect(page.getByTestId('track-title')).toHaveText(word);
   await expect(page.locator('[data-testid="waveform"] svg')).toBeVisible();
-  const audio = page.getByTestId('audio');
+  const audio = page.getByTestId('deck-audio');
 
   // Play, then seek by clicking three quarters into the waveform.
   await page.getByTestId('play').click();

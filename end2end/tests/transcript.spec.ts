@@ -69,7 +69,7 @@ test('the transcript seeks, follows playback, keeps corrections, and search land
   await expect(segments.nth(1).getByTestId('segment-time')).toHaveText('0:04');
 
   // A click on a segment plays from there.
-  const audio = page.getByTestId('audio');
+  const audio = page.getByTestId('deck-audio');
   await segments.nth(1).getByTestId('segment-time').click();
   await expect.poll(() => audio.evaluate((a: HTMLAudioElement) => a.currentTime)).toBeGreaterThanOrEqual(3.9);
   await expect(segments.nth(1)).toHaveClass(/current/);
@@ -99,7 +99,7 @@ test('the transcript seeks, follows playback, keeps corrections, and search land
   await expect(page).toHaveURL(new RegExp(`/tracks/${id}\\?t=(7\\.[89]|8)&q=lima`));
   await hydrated(page);
   await expect(page.getByTestId('player')).toHaveAttribute('data-start', /^(7\.[89]|8)$/);
-  await expect.poll(() => page.getByTestId('audio').evaluate((a: HTMLAudioElement) => a.currentTime)).toBeGreaterThanOrEqual(7.8);
+  await expect.poll(() => page.getByTestId('deck-audio').evaluate((a: HTMLAudioElement) => a.currentTime)).toBeGreaterThanOrEqual(7.8);
   await expect(page.getByTestId('segment').nth(2)).toHaveClass(/current/);
   await expect(page.getByTestId('segment').nth(2).locator('mark')).toHaveText('lima');
   await expect(page.getByTestId('transcript-matches')).toHaveText('1 match');

@@ -191,7 +191,7 @@ fn matches(text: &str, terms: &[String]) -> bool {
 
 #[component]
 fn Segments(segments: Vec<Segment>, track_id: i64, can_edit: bool, query: String) -> impl IntoView {
-    let transport = use_context::<Transport>().unwrap_or_default();
+    let transport = expect_context::<Transport>();
     let segments = RwSignal::new(segments);
     let find = RwSignal::new(query);
     let terms = Memo::new(move |_| terms_of(&find.get()));

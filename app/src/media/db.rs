@@ -109,11 +109,13 @@ pub async fn record_metadata(db: &Db, id: i64, f: &Facts, then: &[NewJob]) -> Re
     Ok(())
 }
 
-/// Asset `id` has its peaks: versions playing it are ready.
-pub async fn record_peaks(db: &Db, id: i64) -> Result<(), AppError> {
+/// Asset `id` has its peaks (and `mini_wave`, the lists' small waveform):
+/// versions playing it are ready.
+pub async fn record_peaks(db: &Db, id: i64, mini_wave: &str) -> Result<(), AppError> {
     let mut tx = db.pool().begin().await?;
-    sqlx::query("UPDATE assets SET peaks_at = $1 WHERE id = $2")
+    sqlx::query("UPDATE assets SET peaks_at = $1, mini_wave = $2 WHERE id = $3")
         .bind(now_ms())
+        .bind(mini_wave)
         .bind(id)
         .execute(&mut *tx)
         .await?;
@@ -187,4 +189,24 @@ pub async fn asset_file(db: &Db, id: i64) -> Result<Option<(String, i64, Option<
             .fetch_optional(db.pool())
             .await?,
     )
+}
+
+/// Assets with peaks but no small waveform (stored before there were any).
+pub async fn without_mini_wave(db: &Db, limit: i64) -> Result<Vec<i64>, AppError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM assets WHERE peaks_at IS NOT NULL AND mini_wave IS NULL ORDER BY id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?)
+}
+
+/// Stores asset `id`'s small waveform.
+pub async fn set_mini_wave(db: &Db, id: i64, mini_wave: &str) -> Result<(), AppError> {
+    sqlx::query("UPDATE assets SET mini_wave = $1 WHERE id = $2")
+        .bind(mini_wave)
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
 }

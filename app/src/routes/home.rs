@@ -133,6 +133,7 @@ fn TrackList(mine: bool) -> impl IntoView {
                     on:input=on_input
                 />
                 <span class="spinner" data-testid="spinner" class:active=searching aria-hidden="true"></span>
+                <button type="button" class="ghost" data-deck="all" data-testid="play-all">"▶ Play all"</button>
                 <select aria-label="Sort by" data-testid="sort" on:change=on_sort>
                     {Sort::ALL
                         .into_iter()
@@ -247,6 +248,19 @@ fn track_row(t: TrackSummary, mine: bool, q: &str) -> impl IntoView {
         }
     });
     let art = crate::components::art::art_thumb(t.art.as_deref(), &t.title);
+    let id = t.id;
+    let actions = t.duration_ms.map(|_| {
+        view! {
+            <button class="row-play" data-deck="play" data-id=id aria-label=format!("Play {}", t.title) data-testid="row-play">"▶"</button>
+            <button class="row-more" data-deck="next" data-id=id aria-label=format!("Play next: {}", t.title) data-testid="row-next">"⤴"</button>
+            <button class="row-more" data-deck="add" data-id=id aria-label=format!("Add to queue: {}", t.title) data-testid="row-add">"+"</button>
+        }
+    });
+    let wave = t.wave.as_deref().map(crate::player::mini_path).map(|d| {
+        view! {
+            <svg viewBox="0 0 64 52" preserveAspectRatio="none" aria-hidden="true"><path d=d /></svg>
+        }
+    });
     let tags = match (t.artist.is_empty(), t.tags.is_empty()) {
         (false, false) => format!("{} · {}", t.artist, t.tags),
         (false, true) => t.artist,
@@ -254,10 +268,12 @@ fn track_row(t: TrackSummary, mine: bool, q: &str) -> impl IntoView {
     };
     view! {
         <li class="track-row" data-testid="track-row">
+            <span class="row-actions">{actions}</span>
             {art}
             <a class="title" href=href>{t.title}</a>
+            <span class="mini-wave" data-testid="row-wave">{wave}</span>
             <span class="tags muted">{tags}</span>
-            {mine.then(|| view! { <span class=format!("badge vis-{}", t.visibility.as_str())>{t.visibility.as_str()}</span> })}
+            <span class=mine.then(|| format!("badge vis-{}", t.visibility.as_str()))>{mine.then(|| t.visibility.as_str())}</span>
             <span class="duration">{duration}</span>
             <span class="date muted">{fmt::date(t.created_at)}</span>
             {hit}

@@ -134,10 +134,27 @@ fn TrackView(
     // A link to a moment (`?t=` seconds) and the words searched for (`?q=`).
     let query = use_query_map();
     let start = query
-        .with_untracked(|q| q.get("t").and_then(|v| v.parse::<f64>().ok()))
-        .filter(|s| s.is_finite() && *s > 0.0);
+        .with_untracked(|q| q.get("t").and_then(|v| crate::player::parse_moment(&v)))
+        .filter(|s| *s > 0.0);
     let words = query.with_untracked(|q| q.get("q").unwrap_or_default());
-    provide_context(Transport::new());
+    let transport = Transport::for_track(id, start.unwrap_or(0.0));
+    provide_context(transport);
+    let version_waves: Vec<(i64, i64, Option<String>)> = t
+        .versions
+        .iter()
+        .map(|v| (v.id, v.number, v.asset.mini_wave.clone()))
+        .collect();
+    let playable_versions = t.versions.iter().filter(|v| v.playback.is_some()).count();
+    #[cfg(feature = "hydrate")]
+    if playable_versions > 1 {
+        let ids: Vec<i64> = t
+            .versions
+            .iter()
+            .filter(|v| v.playback.is_some())
+            .map(|v| v.id)
+            .collect();
+        ab_key(transport, t.primary_version_id, ids);
+    }
 
     let set_primary = expect_context::<Actions>().set_primary;
 
@@ -168,7 +185,16 @@ fn TrackView(
                 />
             })}
             {t.call.clone().map(|c| view! { <CallFacts c /> })}
-            {t.playback.clone().map(|p| view! { <Player playback=p duration_ms=t.duration_ms peaks start /> })}
+            {t.playback.is_some().then(|| view! {
+                <Player
+                    duration_ms=t.duration_ms
+                    peaks
+                    start
+                    resume_ms=t.resume_ms
+                    version_waves
+                    primary_version=t.primary_version_id
+                />
+            })}
             {primary.clone().map(|v| view! {
                 <StemsPanel version_id=v.id count=t.stem_count can_edit />
             })}
@@ -178,14 +204,27 @@ fn TrackView(
                 {t.versions.iter().rev().map(|v| {
                     let is_primary = Some(v.id) == t.primary_version_id;
                     let vid = v.id;
+                    let deck = transport.deck;
+                    let heard = move || deck.now.get() == Some((id, vid));
                     view! {
-                        <li data-testid="version" class:primary=is_primary>
+                        <li data-testid="version" class:primary=is_primary class:heard=heard data-version=v.number>
                             <strong>{format!("v{}", v.number)}</strong>
                             {is_primary.then_some(" (current)")}
                             " · " {v.asset.original_filename.clone().unwrap_or_default()}
                             " · " <span class="muted">{fmt::asset_facts(&v.asset)}</span>
                             " · " {v.status.clone()}
                             " "
+                            {(v.playback.is_some() && playable_versions > 1).then(|| view! {
+                                <button
+                                    class="small"
+                                    data-testid="play-version"
+                                    aria-pressed=move || heard().to_string()
+                                    title="Switch to this version at the same moment (B toggles)"
+                                    on:click=move |_| deck.send(crate::player::Cmd::Version(id, vid))
+                                >
+                                    {move || if heard() { "Playing" } else { "Listen" }}
+                                </button>
+                            })}
                             {v.download_url.clone().map(|u| view! {
                                 <a class="button small" href=u download data-testid="download">"Download"</a>
                             })}
@@ -232,6 +271,60 @@ fn TrackView(
         </section>
         {can_edit.then(|| view! { <EditTrack t=t.clone() /> })}
     }
+}
+
+/// B: switches between the version playing and the one heard before it
+/// (at first the current version and the newest other), at the same moment.
+#[cfg(feature = "hydrate")]
+fn ab_key(transport: Transport, primary: Option<i64>, versions: Vec<i64>) {
+    let deck = transport.deck;
+    let id = transport.id;
+    let before = StoredValue::new(None::<i64>);
+    // Remember the version heard before the one playing now.
+    Effect::new(move |prev: Option<Option<i64>>| {
+        let now = deck.now.get().filter(|(t, _)| *t == id).map(|(_, v)| v);
+        if let Some(Some(p)) = prev {
+            if now.is_some() && now != Some(p) {
+                before.set_value(Some(p));
+            }
+        }
+        now
+    });
+    let handle = window_event_listener(leptos::ev::keydown, move |ev| {
+        use wasm_bindgen::JsCast;
+        if !matches!(ev.key().as_str(), "b" | "B") || ev.ctrl_key() || ev.meta_key() || ev.alt_key()
+        {
+            return;
+        }
+        let typing = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok())
+            .is_some_and(|el| {
+                matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
+                    || el.is_content_editable()
+            });
+        let Some(now) = deck
+            .now
+            .get_untracked()
+            .filter(|(t, _)| *t == id)
+            .map(|(_, v)| v)
+        else {
+            return;
+        };
+        if typing {
+            return;
+        }
+        let other = before
+            .get_value()
+            .filter(|v| *v != now)
+            .or(primary.filter(|p| *p != now))
+            .or(versions.iter().rev().find(|v| **v != now).copied());
+        if let Some(v) = other {
+            ev.prevent_default();
+            deck.send(crate::player::Cmd::Version(id, v));
+        }
+    });
+    on_cleanup(move || handle.remove());
 }
 
 /// The radio call a call track recorded: system, talkgroup, frequency,

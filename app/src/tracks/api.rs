@@ -92,6 +92,7 @@ pub async fn visible_detail(
     let user = viewer.map(|v| v.id);
     for v in &mut t.versions {
         v.download_url = Some(super::links::download(state, &v.asset, &t.slug, user));
+        v.playback = super::links::playback(state, &v.asset, &t.slug, user);
     }
     t.playback = t
         .primary()
@@ -105,7 +106,11 @@ pub async fn get_track(id: i64) -> Result<TrackDetail, AppError> {
     use crate::auth::guard;
     let state = guard::app_state()?;
     let viewer = guard::viewer().await?;
-    visible_detail(&state, viewer.as_ref(), id).await
+    let mut t = visible_detail(&state, viewer.as_ref(), id).await?;
+    if let Some(v) = &viewer {
+        t.resume_ms = crate::player::db::position(&state.db, v.id, id).await?;
+    }
+    Ok(t)
 }
 
 /// The track if the viewer may change it: 404 when they cannot see it, 403

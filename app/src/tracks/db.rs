@@ -141,7 +141,8 @@ fn list_query(
     }
     let sql = format!(
         "SELECT t.id, t.slug, t.title, t.tags, t.duration_ms, t.visibility, t.created_at, \
-         t.artist, t.art_token, {key_expr} AS sort_key FROM tracks t WHERE {} ORDER BY {order} LIMIT {}",
+         t.artist, t.art_token, (SELECT a.mini_wave FROM track_versions v JOIN assets a ON a.id = v.asset_id \
+         WHERE v.id = t.primary_version_id) AS wave, {key_expr} AS sort_key FROM tracks t WHERE {} ORDER BY {order} LIMIT {}",
         conds.join(" AND "),
         size + 1
     );
@@ -208,6 +209,7 @@ pub async fn list(db: &Db, owner: Option<i64>, q: &ListQuery) -> Result<TrackPag
             created_at: r.get("created_at"),
             artist: r.get("artist"),
             art: r.get("art_token"),
+            wave: r.get("wave"),
             hit: None,
         };
         if more && i as i64 == size - 1 {
@@ -244,7 +246,7 @@ pub async fn list(db: &Db, owner: Option<i64>, q: &ListQuery) -> Result<TrackPag
 }
 
 const ASSET_COLUMNS: &str = "a.id AS asset_id, a.size_bytes, a.mime, a.original_filename, a.duration_ms AS a_duration_ms, \
-     a.sample_rate, a.channels, a.bit_depth, a.codec, a.bitrate, a.container, a.processing_error, a.peaks_at, a.preview_at";
+     a.sample_rate, a.channels, a.bit_depth, a.codec, a.bitrate, a.container, a.processing_error, a.peaks_at, a.preview_at, a.mini_wave";
 
 fn asset_of(r: &sqlx::any::AnyRow) -> AssetInfo {
     AssetInfo {
@@ -262,6 +264,7 @@ fn asset_of(r: &sqlx::any::AnyRow) -> AssetInfo {
         processing_error: r.get("processing_error"),
         peaks_ready: r.get::<Option<i64>, _>("peaks_at").is_some(),
         preview_ready: r.get::<Option<i64>, _>("preview_at").is_some(),
+        mini_wave: r.get("mini_wave"),
     }
 }
 
@@ -295,6 +298,7 @@ pub async fn get_detail(db: &Db, id: i64) -> Result<Option<TrackDetail>, AppErro
             created_at: r.get("v_created_at"),
             asset: asset_of(r),
             download_url: None,
+            playback: None,
         })
         .collect();
     let primary: Option<i64> = t.get("primary_version_id");
@@ -335,6 +339,7 @@ pub async fn get_detail(db: &Db, id: i64) -> Result<Option<TrackDetail>, AppErro
         about: about_of(t),
         art: t.get("art_token"),
         art_upload: crate::media::library::uploaded_art_state(db, id).await?,
+        resume_ms: None,
     }))
 }
 

@@ -62,6 +62,9 @@ pub struct TrackSummary {
     /// Its artwork's token (`art_src`), when it has art.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub art: Option<String>,
+    /// Its primary file's loudness in 64 letters (the list's small waveform).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave: Option<String>,
     /// Where a search matched words spoken in it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hit: Option<crate::transcripts::TranscriptHit>,
@@ -175,6 +178,10 @@ pub struct AssetInfo {
     /// A browser-playable preview (MP3) is stored.
     #[serde(default)]
     pub preview_ready: bool,
+    /// Its loudness in 64 letters (`player::mini_path` draws it), once
+    /// its peaks are made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mini_wave: Option<String>,
 }
 
 impl AssetInfo {
@@ -215,6 +222,10 @@ pub struct VersionInfo {
     /// A signed download link for the viewer (filled per request).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub download_url: Option<String>,
+    /// What plays for this version (filled per request): switching to it
+    /// keeps the moment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playback: Option<Playback>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -305,6 +316,9 @@ pub struct TrackDetail {
     /// could not be: ("pending" | "failed", the reason).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub art_upload: Option<(String, Option<String>)>,
+    /// Where the viewer stopped listening (ms), for long tracks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_ms: Option<i64>,
 }
 
 /// The URL of artwork `token`'s thumbnail for `width` (one of

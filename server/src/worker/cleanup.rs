@@ -72,6 +72,7 @@ impl Job for Cleanup {
                 }
             }
             let art = art.len();
+            let waves = backfill_mini_waves(&ctx.state).await;
             ctx.progress(75);
             let uploads = crate::storage::sweep::sweep(&ctx.state, &ctx.state.storage)
                 .await
@@ -86,9 +87,42 @@ impl Job for Cleanup {
                 instances,
                 changes,
                 art,
+                waves,
                 "cleanup done"
             );
             Ok(())
         })
     }
+}
+
+/// Gives files stored before the lists had small waveforms theirs, from
+/// their overview peaks (a few hundred a run); the number made.
+async fn backfill_mini_waves(state: &crate::state::ServerState) -> usize {
+    let ids = match app::media::db::without_mini_wave(&state.db, 500).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list files without a small waveform");
+            return 0;
+        }
+    };
+    let mut made = 0;
+    for id in ids {
+        let wave = match app::tracks::api::overview_peaks(&state.app, id).await {
+            Ok(Some(data)) => app::player::mini_wave(&data),
+            // No overview stored (it went missing): a flat line, not again.
+            Ok(None) => String::new(),
+            Err(e) => {
+                tracing::warn!(asset = id, error = %e, "could not read peaks");
+                continue;
+            }
+        };
+        if app::media::db::set_mini_wave(&state.db, id, &wave)
+            .await
+            .is_ok()
+        {
+            made += 1;
+            crate::worker::asset::tracks_changed(state, id).await;
+        }
+    }
+    made
 }

@@ -63,6 +63,7 @@ impl Job for Waveform {
                 })
                 .await
                 .map_err(sandbox_err)?;
+            let mini = mini_wave_of(&overview);
             for (file, json) in [
                 (Derived::PeaksFine, fine),
                 (Derived::PeaksOverview, overview),
@@ -72,11 +73,22 @@ impl Job for Waveform {
                     .await
                     .map_err(write_retry("writing peaks"))?;
             }
-            app::media::db::record_peaks(&ctx.state.db, a.id)
+            app::media::db::record_peaks(&ctx.state.db, a.id, &mini)
                 .await
                 .map_err(retry("storing peaks"))?;
             asset::tracks_changed(&ctx.state, a.id).await;
             Ok(())
         })
     }
+}
+
+/// The lists' small waveform of an overview (its JSON, `{"data": [...]}`).
+pub fn mini_wave_of(overview_json: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct Overview {
+        data: Vec<i8>,
+    }
+    serde_json::from_str::<Overview>(overview_json)
+        .map(|o| app::player::mini_wave(&o.data))
+        .unwrap_or_default()
 }

@@ -3,6 +3,7 @@
 //! deletes that free storage; `media_links`) and the lazy stems panel
 //! (`stems`). Who may do what is `access`.
 
+mod listening;
 mod listings;
 mod media_links;
 mod stems;

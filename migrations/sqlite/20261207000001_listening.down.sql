@@ -1,0 +1,2 @@
+DROP TABLE play_positions;
+ALTER TABLE assets DROP COLUMN mini_wave;
