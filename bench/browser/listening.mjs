@@ -6,6 +6,7 @@
 //   node bench/browser/listening.mjs <base-url> <label>   (run from end2end/)
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 
 const require = createRequire(join(process.cwd(), 'package.json'));
 const { chromium } = require('@playwright/test');
@@ -74,10 +75,10 @@ const json = await (await fetch(base + '/api/v1/tracks')).text();
 const rows = JSON.parse(json).items;
 const waveJson = rows.reduce((n, t) => n + (t.wave ? `,"wave":"${t.wave}"`.length : 0), 0);
 const html = await (await fetch(base + '/')).text();
-const paths = [...html.matchAll(/<span class="mini-wave"[^>]*>(.*?)<\/span>/g)];
+const paths = [...html.matchAll(/<svg viewBox="0 0 64 52"[^>]*>.*?<\/svg>/g)];
 const waveHtml = paths.reduce((n, m) => n + m[0].length, 0);
 
 console.log(`[${label}] list page LCP ${median(lcp).toFixed(0)} ms (runs ${lcp.map((x) => x.toFixed(0)).join(', ')})   CLS ${median(cls).toFixed(3)} (max ${Math.max(...cls).toFixed(3)})`);
 console.log(`[${label}] render 1,000 rows (client navigation) median ${median(times).toFixed(0)} ms (runs ${times.map((x) => x.toFixed(0)).join(', ')})`);
-console.log(`[${label}] a page of ${rows.length} rows: JSON ${json.length} B, of which waveforms ${waveJson} B; HTML ${html.length} B, of which waveforms ${waveHtml} B`);
+console.log(`[${label}] a page of ${rows.length} rows: JSON ${json.length} B (${gzipSync(json).length} B gzipped), of which waveforms ${waveJson} B; HTML ${html.length} B (${gzipSync(html).length} B gzipped), of which waveform SVG ${waveHtml} B`);
 await browser.close();

@@ -51,6 +51,9 @@ pub struct TrackCaches {
     pub tracks: NamedCache<i64, Arc<TrackDetail>>,
     /// Waveform overviews by asset (they never change once computed).
     pub peaks: NamedCache<i64, Arc<Vec<i8>>>,
+    /// Artwork tokens of finished images, by token: the content hash a
+    /// token names never changes (an image removed later reads as missing).
+    pub art: NamedCache<String, Arc<str>>,
     /// On PostgreSQL, where other processes hear about changes.
     peers: Option<Db>,
     /// Moved on before and after every `forget`. A reader that sees the
@@ -76,6 +79,7 @@ impl TrackCaches {
             search_json: NamedCache::new("track_search_json", 5_000, Duration::from_secs(30)),
             tracks: NamedCache::new("track_pages", 20_000, Duration::from_secs(300)),
             peaks: NamedCache::new("waveform_peaks", 5_000, Duration::from_secs(3600)),
+            art: NamedCache::new("artwork_tokens", 10_000, Duration::from_secs(3600)),
             peers: (db.backend() == Backend::Postgres).then(|| db.clone()),
             epoch: Arc::new(AtomicU64::new(0)),
             spoken: Arc::new(AtomicU64::new(0)),
@@ -264,6 +268,7 @@ impl TrackCaches {
             self.search_json.stats(),
             self.tracks.stats(),
             self.peaks.stats(),
+            self.art.stats(),
         ]
     }
 }

@@ -157,9 +157,20 @@ pub async fn thumbnail(
         }
         return Ok(res);
     }
-    let sha = app::media::library::artwork_by_token(&state.db, &token)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    // Every thumbnail request names its image by token: the lookup is
+    // cached (only found tokens; they never change what they name).
+    let caches = &state.caches;
+    let sha = match caches.art.get(&token).await {
+        Some(sha) => sha,
+        None => {
+            let sha: std::sync::Arc<str> = app::media::library::artwork_by_token(&state.db, &token)
+                .await?
+                .ok_or(AppError::NotFound)?
+                .into();
+            caches.art.insert(token.clone(), sha.clone()).await;
+            sha
+        }
+    };
     let bytes = state
         .storage
         .read(&crate::storage::derived_key(&sha, derived))
