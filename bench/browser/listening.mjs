@@ -4,30 +4,12 @@
 // after a client navigation (median of 5, fetch included), and the bytes
 // of small-waveform data in a page of 50 rows (JSON and HTML).
 //   node bench/browser/listening.mjs <base-url> <label>   (run from end2end/)
-import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { launch, observe } from './chromium.mjs';
 
-const require = createRequire(join(process.cwd(), 'package.json'));
-const { chromium } = require('@playwright/test');
 const [base, label] = process.argv.slice(2);
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-
-const observe = () => {
-  window.__lcp = 0;
-  window.__cls = 0;
-  new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) window.__lcp = e.renderTime || e.loadTime || e.startTime;
-  }).observe({ type: 'largest-contentful-paint', buffered: true });
-  new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) if (!e.hadRecentInput) window.__cls += e.value;
-  }).observe({ type: 'layout-shift', buffered: true });
-};
+const browser = await launch();
 const median = (a) => a.sort((x, y) => x - y)[Math.floor(a.length / 2)];
 
 const lcp = [];

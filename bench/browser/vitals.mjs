@@ -3,31 +3,14 @@
 // pages (median of 3 loads), the time to render 1,000 rows after a client
 // navigation, and the size of the site's wasm, gzipped.
 //   node bench/browser/vitals.mjs <base-url> <track-id>   (run from end2end/)
-import { createRequire } from 'node:module';
 import { readFileSync, existsSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
+import { launch, observe } from './chromium.mjs';
 
-const require = createRequire(join(process.cwd(), 'package.json'));
-const { chromium } = require('@playwright/test');
 const [base, track] = process.argv.slice(2);
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-
-const observe = () => {
-  window.__lcp = 0;
-  window.__cls = 0;
-  new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) window.__lcp = e.renderTime || e.loadTime || e.startTime;
-  }).observe({ type: 'largest-contentful-paint', buffered: true });
-  new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) if (!e.hadRecentInput) window.__cls += e.value;
-  }).observe({ type: 'layout-shift', buffered: true });
-};
+const browser = await launch();
 
 async function vitals(path) {
   const lcp = [];

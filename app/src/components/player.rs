@@ -3,7 +3,6 @@
 //! in the bar when the page changes. The page's [`Transport`] is what the
 //! stems panel follows and the transcript seeks.
 
-use leptos::html::Audio;
 use leptos::prelude::*;
 
 use super::waveform::Waveform;
@@ -226,8 +225,6 @@ pub fn Player(
 pub struct Transport {
     pub deck: Deck,
     pub id: i64,
-    /// The deck's audio element (whatever it plays: check `on_this`).
-    pub audio: NodeRef<Audio>,
     /// This track is playing.
     pub playing: Signal<bool>,
     /// The play position in this track, in seconds.
@@ -246,7 +243,6 @@ impl Transport {
         Transport {
             deck,
             id,
-            audio: deck.audio,
             playing: Signal::derive(move || deck.has(id) && deck.playing.get()),
             current: Signal::derive(move || {
                 if deck.has(id) {

@@ -88,12 +88,12 @@ fn StemMixer(panel: crate::tracks::StemsPanel) -> impl IntoView {
     if let Some(tr) = transport {
         // The full mix is silent while stems play in its place.
         Effect::new(move |_| {
-            if let Some(a) = tr.audio.get() {
+            if let Some(a) = tr.deck.audio.get() {
                 a.set_muted(any_on.get() && tr.on_this());
             }
         });
         on_cleanup(move || {
-            if let Some(a) = tr.audio.get_untracked() {
+            if let Some(a) = tr.deck.audio.get_untracked() {
                 a.set_muted(false);
             }
         });
