@@ -125,7 +125,8 @@ build_site() {
       CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$SIZE_RUSTFLAGS" \
       cargo leptos build --frontend-only --split "$@"); then
       SITE_TOOLCHAIN="$tc (size-optimized)"
-      return 0
+      python3 "$ROOT/scripts/first_module.py" "$ROOT/target/site/pkg/wavekeep.wasm"
+      return
     fi
     say "the $tc build failed: building the site with the stable toolchain instead"
   elif [[ " $* " == *" --release "* ]]; then
@@ -134,6 +135,9 @@ build_site() {
   say "building the site (cargo leptos build --frontend-only --split $*)"
   (cd "$ROOT" && cargo leptos build --frontend-only --split "$@")
   SITE_TOOLCHAIN=stable
+  if [[ " $* " == *" --release "* ]]; then
+    python3 "$ROOT/scripts/first_module.py" "$ROOT/target/site/pkg/wavekeep.wasm"
+  fi
 }
 
 # An S3-compatible server for the object-storage tests: SeaweedFS from PyPI

@@ -64,6 +64,10 @@ pub type AppResult<T> = Result<T, AppError>;
 
 /// What a request that needs the database hears while it does not answer.
 pub const DATABASE_DOWN: &str = "the database is not answering; try again in a few seconds";
+/// What a request hears when the database is there but too busy to take
+/// it (the pool had no free connection, or SQLite's write lock stayed
+/// taken): 503 with `Retry-After: 1`.
+pub const DATABASE_BUSY: &str = "the database is busy; try again shortly";
 /// `Retry-After` (seconds) with `DATABASE_DOWN`.
 pub const DATABASE_RETRY_SECS: u64 = 2;
 /// What a write that found the disk full hears (507).
@@ -105,6 +109,7 @@ impl AppError {
             AppError::TooManyRequests { retry_after_secs }
             | AppError::Overloaded { retry_after_secs } => Some(*retry_after_secs),
             AppError::Unavailable(m) if m == DATABASE_DOWN => Some(DATABASE_RETRY_SECS),
+            AppError::Unavailable(m) if m == DATABASE_BUSY => Some(1),
             _ => None,
         }
     }
@@ -256,7 +261,7 @@ impl From<sqlx::Error> for AppError {
             sqlx::Error::RowNotFound => AppError::NotFound,
             sqlx::Error::PoolTimedOut => {
                 tracing::warn!("database pool timed out");
-                AppError::Unavailable("the database is busy; try again shortly".into())
+                AppError::Unavailable(DATABASE_BUSY.into())
             }
             // SQLite's FULL (13), PostgreSQL's disk_full (53100).
             sqlx::Error::Database(d)
@@ -266,6 +271,17 @@ impl From<sqlx::Error> for AppError {
             {
                 tracing::error!(error = %d, "the database's disk is full");
                 AppError::disk_full()
+            }
+            // SQLite's BUSY (5) and LOCKED (6), extended codes included:
+            // the write lock stayed taken past the busy timeout. Contention,
+            // not a fault of the request: worth a retry, not a 500.
+            sqlx::Error::Database(d)
+                if d.code().is_some_and(|c| {
+                    c.len() < 5 && c.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6))
+                }) =>
+            {
+                tracing::warn!(error = %d, "the database stayed locked");
+                AppError::Unavailable(DATABASE_BUSY.into())
             }
             e if crate::db::breaker::is_unreachable(&e) => {
                 tracing::warn!(error = %e, "the database is unreachable");

@@ -9,6 +9,7 @@ pub mod auth;
 #[cfg(feature = "ssr")]
 pub mod cache;
 pub mod calls;
+pub mod codec;
 pub mod components;
 pub mod errors;
 pub mod fmt;
@@ -39,7 +40,7 @@ pub mod telemetry;
 pub mod usage;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{lazy_route, path, Lazy, LazyRoute, SsrMode};
 
@@ -58,6 +59,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="description" content="wavekeep: a self-hosted audio workspace" />
+                // The same on every page, so written here (server side)
+                // rather than by the app, whose wasm would carry their code.
+                <link id="leptos" rel="stylesheet" href="/pkg/wavekeep.css" />
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
                 <HydrationScripts options />
                 <MetaTags />
             </head>
@@ -75,9 +81,6 @@ pub fn App() -> impl IntoView {
     player::listen_for_play_buttons();
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/wavekeep.css" />
-        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg" />
-        <Meta name="description" content="wavekeep: a self-hosted audio workspace" />
         <Title formatter=|t: String| if t.is_empty() { "wavekeep".to_string() } else { format!("{t} · wavekeep") } />
         <Router>
             <Nav />

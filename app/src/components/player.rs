@@ -11,7 +11,7 @@ use crate::fmt;
 use crate::player::{clock, deck as the_deck, slider_target, Cmd, Deck};
 
 /// The overview peaks of a track, as the page loads them.
-pub type Peaks = Resource<Result<Option<Vec<i8>>, AppError>>;
+pub type Peaks = crate::codec::JsonResource<Result<Option<Vec<i8>>, AppError>>;
 
 /// The track page's player: play / pause, the waveform to seek on (a
 /// slider for the keyboard), where the viewer left off, and queueing.

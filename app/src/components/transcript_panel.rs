@@ -163,7 +163,7 @@ fn follow(track_id: i64, panel: PanelData, shown: Option<crate::transcripts::Tra
             let p: Option<crate::tracks::TrackProgress> = ev
                 .data()
                 .as_string()
-                .and_then(|d| serde_json::from_str(&d).ok());
+                .and_then(|d| crate::codec::decode(&d).ok());
             let now = p.and_then(|p| p.transcript);
             let ended = ev.type_() == "done"
                 || now

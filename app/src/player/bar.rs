@@ -341,7 +341,7 @@ impl Bar {
     fn restore(self) {
         let Some(saved) = storage()
             .and_then(|s| s.get_item(SAVED_KEY).ok().flatten())
-            .and_then(|t| serde_json::from_str::<Saved>(&t).ok())
+            .and_then(|t| crate::codec::decode::<Saved>(&t).ok())
         else {
             return;
         };

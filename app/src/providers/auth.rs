@@ -19,7 +19,7 @@ pub struct AuthCtx {
     /// Bumped each time a login, logout or registration finishes (see
     /// `follow`); every viewer resource refetches on it.
     changed: RwSignal<u32>,
-    pub viewer: Resource<Result<Option<Viewer>, AppError>>,
+    pub viewer: crate::codec::JsonResource<Result<Option<Viewer>, AppError>>,
     /// The app's owner, which outlives every page.
     root: StoredValue<Owner>,
     login: StoredValue<Option<ServerAction<Login>>>,
@@ -46,8 +46,10 @@ pub fn use_auth() -> AuthCtx {
     expect_context::<AuthCtx>()
 }
 
-fn viewer_resource(changed: RwSignal<u32>) -> Resource<Result<Option<Viewer>, AppError>> {
-    Resource::new(move || changed.get(), |_| get_viewer())
+fn viewer_resource(
+    changed: RwSignal<u32>,
+) -> crate::codec::JsonResource<Result<Option<Viewer>, AppError>> {
+    crate::codec::resource(move || changed.get(), |_| get_viewer())
 }
 
 /// Bumps `changed` each time `action` finishes.
@@ -69,7 +71,7 @@ impl AuthCtx {
     /// actions. Pages use this rather than `viewer`, which the nav reads: one
     /// resource read under two Suspense boundaries can leave a server-rendered
     /// response hanging (leptos#4851).
-    pub fn page_viewer(&self) -> Resource<Result<Option<Viewer>, AppError>> {
+    pub fn page_viewer(&self) -> crate::codec::JsonResource<Result<Option<Viewer>, AppError>> {
         viewer_resource(self.changed)
     }
 

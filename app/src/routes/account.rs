@@ -31,7 +31,7 @@ pub fn AccountPage() -> impl IntoView {
 
 #[component]
 fn AccountDetails(v: Viewer) -> impl IntoView {
-    let storage = Resource::new(|| (), |_| my_storage());
+    let storage = crate::codec::resource(|| (), |_| my_storage());
     view! {
         <section class="card">
             <h1>"Account"</h1>
@@ -72,7 +72,8 @@ fn AccountDetails(v: Viewer) -> impl IntoView {
 #[component]
 fn Transcription() -> impl IntoView {
     let set = ServerAction::<SetTranscribeUploads>::new();
-    let account = Resource::new(move || set.version().get(), |_| get_transcription_account());
+    let account =
+        crate::codec::resource(move || set.version().get(), |_| get_transcription_account());
     view! {
         <section class="card" data-testid="transcription">
             <h2>"Transcription"</h2>
@@ -122,7 +123,7 @@ fn Transcription() -> impl IntoView {
 fn ApiKeys() -> impl IntoView {
     let create = ServerAction::<CreateApiKey>::new();
     let revoke = ServerAction::<RevokeApiKey>::new();
-    let keys = Resource::new(
+    let keys = crate::codec::resource(
         move || (create.version().get(), revoke.version().get()),
         |_| list_api_keys(),
     );

@@ -53,7 +53,7 @@ fn Forbidden() -> impl IntoView {
 
 #[component]
 fn Dashboard() -> impl IntoView {
-    let first = Resource::new(|| (), |_| dashboard());
+    let first = crate::codec::resource(|| (), |_| dashboard());
     view! {
         <Suspense fallback=|| view! { <p class="muted">"Loading the dashboard…"</p> }>
             {move || Suspend::new(async move {
@@ -192,7 +192,7 @@ fn subscribe(perf: RwSignal<Performance>, live: RwSignal<bool>) {
             if let Some(p) = ev
                 .data()
                 .as_string()
-                .and_then(|d| serde_json::from_str::<Performance>(&d).ok())
+                .and_then(|d| crate::codec::decode::<Performance>(&d).ok())
             {
                 perf.set(p);
                 live.set(true);

@@ -47,7 +47,7 @@ pub fn CallsPage() -> impl IntoView {
     let talkgroup = move || query.with(|q| parse(q.get("talkgroup")));
     let cursor = move || query.with(|q| q.get("cursor").filter(|c| !c.is_empty()));
     let day = move |k: &'static str| query.with(|q| q.get(k).filter(|d| !d.is_empty()));
-    let page = Resource::new(
+    let page = crate::codec::resource(
         move || (system(), talkgroup(), day("from"), day("to"), cursor()),
         |(s, t, f, to, c)| list_calls(s, t, f, to, c),
     );

@@ -15,7 +15,7 @@ use crate::tracks::api::list_downloads;
 pub fn DownloadsPage() -> impl IntoView {
     let query = use_query_map();
     let cursor = Memo::new(move |_| query.with(|q| q.get("page")));
-    let page = Resource::new(move || cursor.get(), list_downloads);
+    let page = crate::codec::resource(move || cursor.get(), list_downloads);
     view! {
         <Title text="Downloads" />
         <section class="list-head">

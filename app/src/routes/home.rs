@@ -61,7 +61,7 @@ fn TrackList(mine: bool) -> impl IntoView {
             per: p.get_str("per").and_then(|v| v.parse().ok()),
         })
     });
-    let page = Resource::new(move || list_query.get(), list_tracks);
+    let page = crate::codec::resource(move || list_query.get(), list_tracks);
     let pending = RwSignal::new(false);
     // Only the browser shows the spinner. On the server the transition may
     // report "done" after the page's owner is gone, so it reports nowhere.

@@ -24,7 +24,7 @@ use crate::tracks::{TrackDetail, Visibility};
 pub fn TrackPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()));
-    let track = Resource::new(id, |id| async move {
+    let track = crate::codec::resource(id, |id| async move {
         match id {
             Some(id) => get_track(id).await,
             None => Err(AppError::NotFound),
@@ -33,7 +33,7 @@ pub fn TrackPage() -> impl IntoView {
     // Loaded beside the track (not by the player, which is rebuilt with the
     // track view): refetched when the track finishes processing or changes
     // its current version.
-    let peaks = Resource::new(id, |id| async move {
+    let peaks = crate::codec::resource(id, |id| async move {
         match id {
             Some(id) => track_peaks(id).await,
             None => Ok(None),
@@ -109,7 +109,7 @@ struct Actions {
 #[component]
 fn TrackView(
     t: TrackDetail,
-    track: Resource<Result<TrackDetail, AppError>>,
+    track: crate::codec::JsonResource<Result<TrackDetail, AppError>>,
     peaks: Peaks,
 ) -> impl IntoView {
     #[cfg(feature = "hydrate")]
@@ -590,7 +590,7 @@ async fn send_art(id: i64, file: &web_sys::File) -> Result<(), String> {
 
 /// Refetches the track whenever its processing moves on, until it is done.
 #[cfg(feature = "hydrate")]
-fn follow(id: i64, track: Resource<Result<TrackDetail, AppError>>, peaks: Peaks) {
+fn follow(id: i64, track: crate::codec::JsonResource<Result<TrackDetail, AppError>>, peaks: Peaks) {
     use wasm_bindgen::prelude::*;
     use wasm_bindgen::JsCast;
     let Ok(source) = web_sys::EventSource::new(&format!("/api/v1/tracks/{id}/events")) else {

@@ -12,7 +12,7 @@ use crate::fmt;
 pub fn Users(me: i64) -> impl IntoView {
     let set_role = ServerAction::<SetUserRole>::new();
     let refresh = ServerAction::<RefreshStorage>::new();
-    let users = Resource::new(
+    let users = crate::codec::resource(
         move || (set_role.version().get(), refresh.version().get()),
         |_| list_users(),
     );

@@ -63,6 +63,24 @@ mod browser {
         let _ = js_sys::Reflect::set(obj, &JsValue::from_str(key), value);
     }
 
+    /// Runs `f` once `public/js/uploader.js` has run: now, or when the
+    /// page's deferred scripts are done (the wasm may hydrate first).
+    pub fn when_loaded(f: impl FnOnce() + 'static) {
+        let loaded = js_sys::Reflect::has(&window(), &JsValue::from_str("wavekeepUploader"))
+            .unwrap_or(false);
+        if loaded || document().ready_state() == "complete" {
+            f();
+            return;
+        }
+        let once = web_sys::AddEventListenerOptions::new();
+        once.set_once(true);
+        let _ = window().add_event_listener_with_callback_and_add_event_listener_options(
+            "load",
+            Closure::once_into_js(f).unchecked_ref(),
+            &once,
+        );
+    }
+
     pub fn pending() -> Vec<(String, f64)> {
         let Ok(v) = js_pending() else {
             return Vec::new();
@@ -170,7 +188,7 @@ mod browser {
                 let Some(data) = ev.data().as_string() else {
                     return;
                 };
-                let Ok(p) = serde_json::from_str::<TrackProgress>(&data) else {
+                let Ok(p) = crate::codec::decode::<TrackProgress>(&data) else {
                     return;
                 };
                 if p.status != "processing" {
@@ -227,6 +245,7 @@ mod server {
     pub fn size(_: &FileRef) -> f64 {
         0.0
     }
+    pub fn when_loaded(_: impl FnOnce() + 'static) {}
     pub fn pending() -> Vec<(String, f64)> {
         Vec::new()
     }

@@ -93,8 +93,7 @@ pub fn Uploader() -> impl IntoView {
     let pending = RwSignal::new(Vec::<(String, f64)>::new());
     let next_key = StoredValue::new(0usize);
 
-    #[cfg(feature = "hydrate")]
-    Effect::new(move |_| pending.set(client::pending()));
+    Effect::new(move |_| client::when_loaded(move || pending.set(client::pending())));
 
     let add = move |files: Vec<client::FileRef>| {
         for file in files {
