@@ -2,7 +2,8 @@
 // upload them (rdio-scanner's call-upload API) while the page is open
 // appears at the top without a reload; with "Listen live" on, it starts
 // playing and the player says which talkgroup it is; a filter on another
-// talkgroup keeps it out.
+// talkgroup keeps it out; a call that arrives before the page's change feed
+// has connected is fetched when it connects.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -85,4 +86,30 @@ test('a call uploaded while the page is open appears, and plays when listening l
   await expect(rows).toHaveCount(2, { timeout: 5_000 });
   await expect(rows.getByTestId('call-talkgroup')).toHaveText(['Fire Dispatch (4242)', 'Fire Dispatch (4242)']);
   expect(errors).toEqual([]);
+});
+
+test('a call that comes before the live feed connects still appears', async ({ page }) => {
+  const email = `calls-gap-${Date.now()}@example.com`;
+  expect((await page.request.post('/api/register', { form: { email, password } })).ok()).toBeTruthy();
+  const made = await page.request.post('/api/v1/api-keys', { data: { name: 'scanner' } });
+  expect(made.status()).toBe(201);
+  const key = (await made.json()).secret as string;
+
+  // Hold the change feed's connection until the call is in.
+  let release = () => {};
+  const connected = new Promise<void>((r) => (release = r));
+  await page.route('**/api/v1/changes', async (route) => {
+    await connected;
+    await route.continue();
+  });
+  await page.goto('/calls');
+  await hydrated(page);
+  await expect(page.getByTestId('no-calls')).toBeVisible();
+  await upload(page.request, key, 5151, 'Harbor Patrol');
+  const rows = page.getByTestId('call-row');
+  await page.waitForTimeout(500);
+  await expect(rows).toHaveCount(0);
+  release();
+  await expect(rows).toHaveCount(1, { timeout: 5_000 });
+  await expect(rows.first().getByTestId('call-talkgroup')).toHaveText('Harbor Patrol (5151)');
 });

@@ -69,23 +69,9 @@ pub fn Player(
         });
     };
     let on_wave_click = move |ev: leptos::ev::MouseEvent| {
-        #[cfg(feature = "hydrate")]
-        {
-            use wasm_bindgen::JsCast;
-            let Some(el) = ev
-                .current_target()
-                .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-            else {
-                return;
-            };
-            let rect = el.get_bounding_client_rect();
-            if rect.width() > 0.0 {
-                let frac = ((ev.client_x() as f64 - rect.left()) / rect.width()).clamp(0.0, 1.0);
-                transport.seek(frac * total.get_untracked(), true);
-            }
+        if let Some(frac) = crate::player::click_fraction(&ev) {
+            transport.seek(frac * total.get_untracked(), true);
         }
-        #[cfg(not(feature = "hydrate"))]
-        let _ = ev;
     };
     let on_wave_key = move |ev: leptos::ev::KeyboardEvent| {
         if let Some(to) = slider_target(&ev.key(), current.get_untracked(), total.get_untracked()) {

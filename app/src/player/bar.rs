@@ -12,7 +12,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 use super::api::{play_item, save_position, RESUME_MIN_MS};
-use super::{clock, mini_path, slider_target, Cmd, Deck, PlayInfo, SAVED_KEY};
+use super::{click_fraction, clock, mini_path, slider_target, Cmd, Deck, PlayInfo, SAVED_KEY};
 use crate::tracks::{ListQuery, Sort};
 
 thread_local! {
@@ -882,15 +882,7 @@ fn BarView(bar: Bar) -> impl IntoView {
         }
     };
     let seek_frac = move |ev: leptos::ev::MouseEvent| {
-        let Some(el) = ev
-            .current_target()
-            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-        else {
-            return;
-        };
-        let rect = el.get_bounding_client_rect();
-        if rect.width() > 0.0 {
-            let frac = ((ev.client_x() as f64 - rect.left()) / rect.width()).clamp(0.0, 1.0);
+        if let Some(frac) = click_fraction(&ev) {
             deck.seek(frac * deck.total.get_untracked());
         }
     };

@@ -132,6 +132,26 @@ pub fn clock(secs: f64) -> String {
     crate::fmt::duration((secs * 1000.0) as i64)
 }
 
+/// Where a click fell across the element it was heard on, from 0 (left
+/// edge) to 1 (right edge): a waveform clicked to seek.
+pub fn click_fraction(ev: &leptos::ev::MouseEvent) -> Option<f64> {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let el = ev
+            .current_target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())?;
+        let rect = el.get_bounding_client_rect();
+        (rect.width() > 0.0)
+            .then(|| ((f64::from(ev.client_x()) - rect.left()) / rect.width()).clamp(0.0, 1.0))
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = ev;
+        None
+    }
+}
+
 /// Where a waveform used as a slider goes on `key` (from `now`, in a track
 /// of `total` seconds): arrows 5 s, Page Up / Down a minute, Home / End.
 pub fn slider_target(key: &str, now: f64, total: f64) -> Option<f64> {

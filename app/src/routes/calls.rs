@@ -61,9 +61,17 @@ pub fn CallsPage() -> impl IntoView {
     };
     // New calls arrive on the newest page, unless a last day is chosen.
     #[cfg(feature = "hydrate")]
-    follow(live, system, talkgroup, move || {
-        cursor().or_else(|| day("to"))
-    });
+    follow(
+        live,
+        system,
+        talkgroup,
+        move || cursor().or_else(|| day("to")),
+        move |id| {
+            page.with_untracked(
+                |p| matches!(p, Some(Ok(p)) if p.items.iter().any(|c| c.track_id == id)),
+            )
+        },
+    );
     let filter_value = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
 
     view! {
@@ -293,19 +301,46 @@ fn ListenBar(live: Live) -> impl IntoView {
 
 /// Follows the change feed while the page is open: each new call the
 /// viewer may see (and the filter shows) appears at the top, and is queued
-/// when listening live. Only the newest page gets arrivals.
+/// when listening live. Only the newest page gets arrivals. Each time the
+/// feed (re)connects, the newest calls are asked for once more, so a call
+/// that came between the page's render and the connection is not missed
+/// (`shown`: the calls the page already lists).
 #[cfg(feature = "hydrate")]
 fn follow(
     live: Live,
     system: impl Fn() -> Option<i64> + Copy + 'static,
     talkgroup: impl Fn() -> Option<i64> + Copy + 'static,
     cursor: impl Fn() -> Option<String> + Copy + 'static,
+    shown: impl Fn(i64) -> bool + Copy + 'static,
 ) {
     use wasm_bindgen::prelude::*;
     use wasm_bindgen::JsCast;
     let Ok(source) = web_sys::EventSource::new("/api/v1/changes") else {
         return;
     };
+    let on_open = Closure::<dyn FnMut()>::new(move || {
+        if cursor().is_some() {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            let Ok(newest) = list_calls(system(), talkgroup(), None, None, None).await else {
+                return;
+            };
+            // Oldest first, so the newest ends on top.
+            for c in newest.items.iter().rev() {
+                let id = c.track_id;
+                if !shown(id)
+                    && live
+                        .rows
+                        .with_untracked(|r| r.iter().all(|r| r.track_id != id))
+                {
+                    arrived(live, system, talkgroup, id).await;
+                }
+            }
+        });
+    })
+    .into_js_value();
+    let _ = source.add_event_listener_with_callback("open", on_open.unchecked_ref());
     let on_change =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
             let Some(data) = ev.data().as_string() else {
@@ -323,37 +358,7 @@ fn follow(
             };
             match kind.as_str() {
                 "created" if cursor().is_none() => {
-                    leptos::task::spawn_local(async move {
-                        let Ok(Some(c)) = play_call(id).await else {
-                            return;
-                        };
-                        let call = &c.row.call;
-                        if system().is_some_and(|s| s != call.system_id)
-                            || talkgroup().is_some_and(|t| t != call.talkgroup_id)
-                        {
-                            return;
-                        }
-                        let mut fresh = false;
-                        live.rows.update(|rows| {
-                            if rows.iter().all(|r| r.track_id != id) {
-                                fresh = true;
-                                rows.insert(0, c.row.clone());
-                                rows.truncate(MAX_LIVE);
-                            }
-                        });
-                        if fresh && live.listening.get_untracked() {
-                            if live.playing.with_untracked(Option::is_none) {
-                                start(live, c);
-                            } else {
-                                live.queue.update(|q| {
-                                    q.push_back(id);
-                                    while q.len() > MAX_QUEUE {
-                                        q.pop_front();
-                                    }
-                                });
-                            }
-                        }
-                    });
+                    leptos::task::spawn_local(arrived(live, system, talkgroup, id));
                 }
                 // A transcript arrived for the call playing: show it.
                 "updated"
@@ -378,4 +383,44 @@ fn follow(
         .into_js_value();
     let _ = source.add_event_listener_with_callback("change", on_change.unchecked_ref());
     on_cleanup(move || source.close());
+}
+
+/// Call `id` arrived: on top of the list if the filter shows it, and
+/// queued (or played) when listening live.
+#[cfg(feature = "hydrate")]
+async fn arrived(
+    live: Live,
+    system: impl Fn() -> Option<i64>,
+    talkgroup: impl Fn() -> Option<i64>,
+    id: i64,
+) {
+    let Ok(Some(c)) = play_call(id).await else {
+        return;
+    };
+    let call = &c.row.call;
+    if system().is_some_and(|s| s != call.system_id)
+        || talkgroup().is_some_and(|t| t != call.talkgroup_id)
+    {
+        return;
+    }
+    let mut fresh = false;
+    live.rows.update(|rows| {
+        if rows.iter().all(|r| r.track_id != id) {
+            fresh = true;
+            rows.insert(0, c.row.clone());
+            rows.truncate(MAX_LIVE);
+        }
+    });
+    if fresh && live.listening.get_untracked() {
+        if live.playing.with_untracked(Option::is_none) {
+            start(live, c);
+        } else {
+            live.queue.update(|q| {
+                q.push_back(id);
+                while q.len() > MAX_QUEUE {
+                    q.pop_front();
+                }
+            });
+        }
+    }
 }
