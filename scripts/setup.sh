@@ -110,6 +110,14 @@ size_toolchain() {
   echo "$tc"
 }
 
+# The release wasm's first module: its size, and a check that the splitter
+# kept each page's data in its chunk (scripts/first_module.py).
+check_first_module() {
+  if command -v python3 >/dev/null; then
+    python3 "$ROOT/scripts/first_module.py" "$ROOT/target/site/pkg/wavekeep.wasm"
+  fi
+}
+
 # build_site [--release]: the wasm, js, css and public/ into target/site,
 # which the server binary embeds. --split puts each lazily loaded page
 # (app/src/lib.rs, `lazy_page!`) into a wasm chunk of its own. The release
@@ -125,7 +133,7 @@ build_site() {
       CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$SIZE_RUSTFLAGS" \
       cargo leptos build --frontend-only --split "$@"); then
       SITE_TOOLCHAIN="$tc (size-optimized)"
-      python3 "$ROOT/scripts/first_module.py" "$ROOT/target/site/pkg/wavekeep.wasm"
+      check_first_module
       return
     fi
     say "the $tc build failed: building the site with the stable toolchain instead"
@@ -136,7 +144,7 @@ build_site() {
   (cd "$ROOT" && cargo leptos build --frontend-only --split "$@")
   SITE_TOOLCHAIN=stable
   if [[ " $* " == *" --release "* ]]; then
-    python3 "$ROOT/scripts/first_module.py" "$ROOT/target/site/pkg/wavekeep.wasm"
+    check_first_module
   fi
 }
 

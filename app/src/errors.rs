@@ -313,3 +313,48 @@ impl axum::response::IntoResponse for AppError {
         res
     }
 }
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+    use sqlx::{Connection, Executor};
+
+    /// SQLite's write lock held by another connection past the busy
+    /// timeout is a 503 to retry, not a 500.
+    #[tokio::test]
+    async fn a_locked_sqlite_database_is_busy_not_internal() {
+        let path = std::env::temp_dir().join(format!("wk-busy-{}.db", std::process::id()));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let mut holder = sqlx::SqliteConnection::connect(&url).await.expect("open");
+        holder
+            .execute("PRAGMA journal_mode = WAL")
+            .await
+            .expect("wal");
+        holder
+            .execute("BEGIN IMMEDIATE")
+            .await
+            .expect("take the write lock");
+        let mut other = sqlx::SqliteConnection::connect(&url).await.expect("open");
+        other
+            .execute("PRAGMA busy_timeout = 0")
+            .await
+            .expect("no wait");
+        let err = other
+            .execute("BEGIN IMMEDIATE")
+            .await
+            .expect_err("the lock is held");
+        let app = AppError::from(err);
+        assert_eq!(
+            app.status(),
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "{app:?}"
+        );
+        assert_eq!(app.retry_after(), Some(1));
+        assert!(!app.is_database_down());
+        drop(holder);
+        drop(other);
+        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(path.with_extension("db-wal"));
+        let _ = std::fs::remove_file(path.with_extension("db-shm"));
+    }
+}

@@ -29,6 +29,7 @@ pub fn hydrate() {
 /// edit anywhere. Nothing refers to these bytes, so no module receives them:
 /// they only make the original segment long enough for any new layout
 /// (up to 16 bytes of alignment for each of ~100 modules, with room to
-/// spare). `scripts/setup.sh`'s `build_site` fails if the warning returns.
+/// spare). `build_site` (scripts/setup.sh) fails if the first module's data
+/// section grows as it does then (`scripts/first_module.py`).
 #[used]
 static SPLIT_SLACK: [u8; 4096] = [0x5a; 4096];
