@@ -56,6 +56,7 @@ impl Change {
 /// may hear of it. A failure is logged only: the change itself is made; the
 /// feed's readers miss it.
 pub async fn record(db: &Db, track_id: i64, owner_id: i64, kind: Kind, public: bool) {
+    let _turn = db.write_turn().await;
     let done = sqlx::query(
         "INSERT INTO changes (track_id, owner_id, kind, at, public) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -74,6 +75,7 @@ pub async fn record(db: &Db, track_id: i64, owner_id: i64, kind: Kind, public: b
 /// Records a change to track `track_id` as it is now (its owner, and
 /// public when it is, or `was_public` before the change).
 pub async fn record_track(db: &Db, track_id: i64, kind: Kind, was_public: bool) {
+    let _turn = db.write_turn().await;
     let done = sqlx::query(
         "INSERT INTO changes (track_id, owner_id, kind, at, public) \
          SELECT id, owner_id, $1, $2, CASE WHEN visibility = 'public' OR $3 = 1 THEN 1 ELSE 0 END \

@@ -300,6 +300,7 @@ pub async fn instance_heartbeat(
     worker: &str,
 ) -> Result<(), AppError> {
     let now = crate::db::now_ms();
+    let _turn = db.write_turn().await;
     sqlx::query(
         "INSERT INTO instances (id, version, host, addr, worker, started_at, seen_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) \

@@ -161,6 +161,7 @@ pub async fn viewer_by_api_key(
 }
 
 pub async fn touch_api_key(db: &Db, key_id: i64) -> Result<(), AppError> {
+    let _turn = db.write_turn().await;
     sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
         .bind(now_ms())
         .bind(key_id)

@@ -140,7 +140,10 @@ pub async fn resolve(
             return Err(AppError::Unauthorized);
         };
         if last_used.is_none_or(|t| crate::db::now_ms() - t >= KEY_TOUCH_MS) {
-            db::touch_api_key(db, key_id).await?;
+            // Bookkeeping: a busy database must not fail the request.
+            if let Err(e) = db::touch_api_key(db, key_id).await {
+                tracing::warn!(key_id, error = %e, "could not record an API key's use");
+            }
         }
         cache.seen(viewer.id).await;
         return Ok(Some(viewer));

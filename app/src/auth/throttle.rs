@@ -40,6 +40,7 @@ pub async fn hit(db: &Db, limits: &[Limit]) -> Result<(), AppError> {
     let now = now_ms();
     for (i, l) in limits.iter().enumerate() {
         let window_ms = l.window.as_millis() as i64;
+        let turn = db.write_turn().await;
         let (hits, started): (i64, i64) = sqlx::query_as(
             "INSERT INTO throttle_hits (key, window_start, hits) VALUES ($1, $2, 1) \
              ON CONFLICT (key) DO UPDATE SET \
@@ -52,6 +53,7 @@ pub async fn hit(db: &Db, limits: &[Limit]) -> Result<(), AppError> {
         .bind(now - window_ms)
         .fetch_one(db.pool())
         .await?;
+        drop(turn);
         if hits > i64::from(l.max) {
             undo(db, &limits[..=i]).await;
             let left_ms = (started + window_ms - now).max(1) as u64;
@@ -66,6 +68,7 @@ pub async fn hit(db: &Db, limits: &[Limit]) -> Result<(), AppError> {
 /// Takes back the hit just counted (an attempt that turned out fine).
 pub async fn undo(db: &Db, limits: &[Limit]) {
     for l in limits {
+        let _turn = db.write_turn().await;
         let res =
             sqlx::query("UPDATE throttle_hits SET hits = hits - 1 WHERE key = $1 AND hits > 0")
                 .bind(&l.key)

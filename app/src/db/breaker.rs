@@ -10,7 +10,13 @@
 //! never mistaken for a dead database) asks the database a trivial question
 //! ten times a second (SQLite: forty) while it answers; an error opens the
 //! breaker at once; two missed answers in a row open it too (no answer in
-//! time, or SQLite's write lock held elsewhere for over 50 ms). While open, it asks four times
+//! time). On SQLite it also tries the write lock (without waiting): found
+//! taken at every try for 200 ms while nobody committed anything, the lock
+//! is held by a program that is not writing (another process's open
+//! transaction, a backup), every write waits for it, and the breaker
+//! opens. Our own writers commit as they go, so however busy they keep the
+//! lock they never look like that; the few that keep it across slow work
+//! (storing or removing a file) say so (`Db::lock_held`). While open, it asks four times
 //! a second and closes the breaker on the first answer. A request that
 //! meets a connection error opens it as well (see `AppError::database_down`).
 //!
@@ -32,9 +38,10 @@ pub const PROBE_EVERY: Duration = Duration::from_millis(100);
 /// How often the probe asks SQLite while it answers (a question there is a
 /// few microseconds: its file, no network).
 pub const PROBE_EVERY_SQLITE: Duration = Duration::from_millis(25);
-/// How long SQLite's write lock may be held by another program (while no
-/// writer of this process holds it) before the database counts as locked.
-pub const SQLITE_LOCK_PATIENCE: Duration = Duration::from_millis(50);
+/// How long SQLite's write lock may stay taken with nothing committed
+/// before the database counts as locked (our own longest transactions are a
+/// few milliseconds; a commit's sync on a starved disk tens).
+pub const SQLITE_LOCK_PATIENCE: Duration = Duration::from_millis(200);
 /// How often it asks while the breaker is open.
 pub const PROBE_EVERY_OPEN: Duration = Duration::from_millis(250);
 /// An answer slower than this is a missed answer.
@@ -145,7 +152,7 @@ impl Breaker {
 /// The probe: runs until the task is aborted, opening and closing `db`'s
 /// breaker as the database stops and starts answering.
 pub async fn watch(db: Db) {
-    let mut conn: Option<sqlx::AnyConnection> = None;
+    let mut conn: Option<Probe> = None;
     let mut misses = 0u32;
     loop {
         let outcome = match tokio::time::timeout(PROBE_TIMEOUT, probe(&db, &mut conn)).await {
@@ -162,6 +169,11 @@ pub async fn watch(db: Db) {
             }
             Err(Failure::Down(why)) => {
                 conn = None;
+                misses = 0;
+                db.breaker().trip(&why);
+            }
+            Err(Failure::Locked(why)) => {
+                // The connection is fine and keeps what it saw of the lock.
                 misses = 0;
                 db.breaker().trip(&why);
             }
@@ -190,14 +202,25 @@ pub async fn watch(db: Db) {
 enum Failure {
     /// The database refused, reset or failed: it is down now.
     Down(String),
-    /// No answer in time, or a lock held elsewhere: down if it lasts.
+    /// No answer in time: down if it lasts.
     Slow(String),
+    /// SQLite's write lock held by a program that commits nothing: down.
+    Locked(String),
+}
+
+/// The probe's own connection, and on SQLite what it last saw of the write lock.
+struct Probe {
+    conn: sqlx::AnyConnection,
+    /// Since when the write lock has been found taken at every try, and the
+    /// database's `data_version` then (it changes with every commit made
+    /// on another connection).
+    locked: Option<(std::time::Instant, i64)>,
 }
 
 /// One question on the probe's own connection (made when missing).
-async fn probe(db: &Db, conn: &mut Option<sqlx::AnyConnection>) -> Result<(), Failure> {
-    let c = match conn {
-        Some(c) => c,
+async fn probe(db: &Db, conn: &mut Option<Probe>) -> Result<(), Failure> {
+    let p = match conn {
+        Some(p) => p,
         None => {
             let url = secrecy::ExposeSecret::expose_secret(db.url()).to_string();
             let options: AnyConnectOptions =
@@ -208,16 +231,18 @@ async fn probe(db: &Db, conn: &mut Option<sqlx::AnyConnection>) -> Result<(), Fa
                 .await
                 .map_err(|e| Failure::Down(describe(&e)))?;
             if db.backend() == Backend::Sqlite {
-                c.execute(sqlx::AssertSqlSafe(format!(
-                    "PRAGMA busy_timeout = {}",
-                    SQLITE_LOCK_PATIENCE.as_millis()
-                )))
-                .await
-                .map_err(|e| Failure::Down(describe(&e)))?;
+                // The lock is tried, never waited for.
+                c.execute("PRAGMA busy_timeout = 0")
+                    .await
+                    .map_err(|e| Failure::Down(describe(&e)))?;
             }
-            conn.insert(c)
+            conn.insert(Probe {
+                conn: c,
+                locked: None,
+            })
         }
     };
+    let c = &mut p.conn;
     match db.backend() {
         Backend::Postgres => {
             c.execute("SELECT 1")
@@ -229,24 +254,42 @@ async fn probe(db: &Db, conn: &mut Option<sqlx::AnyConnection>) -> Result<(), Fa
             c.execute("SELECT COUNT(*) FROM sqlite_master")
                 .await
                 .map_err(|e| Failure::Down(describe(&e)))?;
-            // ...and takes the write lock for an instant, in this process's
-            // turn (so no writer of ours holds it): still held after the
-            // busy timeout, another program holds it and every write waits.
-            // A turn not had in time means our own writers are busy: fine.
-            let Ok(_turn) = tokio::time::timeout(PROBE_TIMEOUT / 2, db.write_turn()).await else {
-                return Ok(());
-            };
+            // ...and tries the write lock for an instant. Taken, it is
+            // either our own writers at work (they commit, which changes
+            // `data_version`) or a program holding it without writing.
+            // In this process's turn when it is free, so no writer of ours
+            // meets the probe's instant of lock and sleeps in its busy handler.
+            let _turn = db.try_write_turn();
             match c.execute("BEGIN IMMEDIATE").await {
                 Ok(_) => {
+                    p.locked = None;
                     c.execute("ROLLBACK")
                         .await
                         .map_err(|e| Failure::Down(describe(&e)))?;
                 }
+                Err(e) if is_locked(&e) && db.lock_held_here() => {
+                    // A transaction of ours holds it while it stores or
+                    // removes a file.
+                    p.locked = None;
+                }
                 Err(e) if is_locked(&e) => {
-                    return Err(Failure::Slow(format!(
-                        "the SQLite write lock was held by another program for over {} ms",
-                        SQLITE_LOCK_PATIENCE.as_millis()
-                    )));
+                    let version: i64 = sqlx::query_scalar("PRAGMA data_version")
+                        .fetch_one(&mut *c)
+                        .await
+                        .map_err(|e| Failure::Down(describe(&e)))?;
+                    match p.locked {
+                        Some((since, seen)) if seen == version => {
+                            if since.elapsed() >= SQLITE_LOCK_PATIENCE {
+                                return Err(Failure::Locked(format!(
+                                    "the SQLite write lock has been held for over {} ms by a \
+                                     program that commits nothing (another process's open \
+                                     transaction?): every write waits for it",
+                                    SQLITE_LOCK_PATIENCE.as_millis()
+                                )));
+                            }
+                        }
+                        _ => p.locked = Some((std::time::Instant::now(), version)),
+                    }
                 }
                 Err(e) => return Err(Failure::Down(describe(&e))),
             }
@@ -303,6 +346,103 @@ pub fn is_unreachable(err: &sqlx::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::PoolSettings;
+    use sqlx::Connection;
+
+    /// On SQLite the probe opens the breaker for a write lock held by
+    /// another program, never for our own writers keeping it busy: many
+    /// short transactions back to back, or one that says it holds the lock
+    /// across slow work.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_sqlite_probe_tells_our_writers_from_a_held_lock() {
+        let path = std::env::temp_dir().join(format!("wk-probe-{}.db", std::process::id()));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let db = Db::connect(&url, &PoolSettings::default())
+            .await
+            .expect("open");
+        sqlx::query("CREATE TABLE IF NOT EXISTS t (n INTEGER)")
+            .execute(db.pool())
+            .await
+            .expect("table");
+        let probe = tokio::spawn(watch(db.clone()));
+        let opened = tokio::spawn(db.breaker().opened());
+
+        // Eight writers for 1.5 s, each holding the lock 20 ms a transaction:
+        // it is nearly always taken, and commits keep coming.
+        let until = std::time::Instant::now() + Duration::from_millis(1500);
+        let writers: Vec<_> = (0..8i64)
+            .map(|i| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    let mut commits = 0;
+                    while std::time::Instant::now() < until {
+                        let mut tx = db.pool().begin().await.expect("begin");
+                        sqlx::query("INSERT INTO t (n) VALUES ($1)")
+                            .bind(i)
+                            .execute(&mut *tx)
+                            .await
+                            .expect("insert");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        tx.commit().await.expect("commit");
+                        commits += 1;
+                    }
+                    commits
+                })
+            })
+            .collect();
+        let mut commits = 0;
+        for w in writers {
+            commits += w.await.expect("writer");
+        }
+        assert!(commits > 20, "the writers wrote: {commits}");
+        assert!(
+            !opened.is_finished(),
+            "busy writers of ours opened the breaker"
+        );
+
+        // One of ours holding the lock 800 ms across slow work, saying so.
+        {
+            let mut tx = db.pool().begin().await.expect("begin");
+            sqlx::query("INSERT INTO t (n) VALUES (1)")
+                .execute(&mut *tx)
+                .await
+                .expect("insert");
+            let _held = db.lock_held();
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            tx.commit().await.expect("commit");
+        }
+        assert!(
+            !opened.is_finished(),
+            "a declared holder opened the breaker"
+        );
+
+        // Another program holds it without writing: open within a second,
+        // closed within a second of its release.
+        let mut other = sqlx::SqliteConnection::connect(&url).await.expect("open");
+        other.execute("BEGIN IMMEDIATE").await.expect("lock");
+        let took = std::time::Instant::now();
+        tokio::time::timeout(Duration::from_secs(1), opened)
+            .await
+            .expect("the breaker opened")
+            .expect("join");
+        assert!(took.elapsed() >= SQLITE_LOCK_PATIENCE / 2);
+        assert!(db.breaker().status().reason.contains("write lock"));
+        other.execute("ROLLBACK").await.expect("release");
+        let closed = std::time::Instant::now() + Duration::from_secs(1);
+        while db.breaker().is_open() {
+            assert!(
+                std::time::Instant::now() < closed,
+                "closed after the release"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        probe.abort();
+        drop(other);
+        db.close().await;
+        for ext in ["db", "db-wal", "db-shm"] {
+            let _ = std::fs::remove_file(path.with_extension(ext));
+        }
+    }
 
     #[test]
     fn opens_and_closes_once_each() {

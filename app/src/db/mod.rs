@@ -139,6 +139,22 @@ pub struct Db {
     writes: Option<std::sync::Arc<tokio::sync::Semaphore>>,
     /// Whether the database answers (see `breaker`).
     breaker: std::sync::Arc<breaker::Breaker>,
+    /// Transactions of this process known to hold SQLite's write lock
+    /// across slow work (storage I/O): see `LockHeld`.
+    holders: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Says, while it lives, that a transaction of this process holds SQLite's
+/// write lock and may keep it a while without committing (it writes or
+/// removes a stored file meanwhile): the breaker's probe must not take that
+/// for another program holding the lock.
+#[derive(Debug)]
+pub struct LockHeld(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for LockHeld {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 /// A place in the in-process queue of writers (SQLite); dropping it ends the turn.
@@ -206,6 +222,7 @@ impl Db {
             writes: (backend == Backend::Sqlite)
                 .then(|| std::sync::Arc::new(tokio::sync::Semaphore::new(1))),
             breaker: Default::default(),
+            holders: Default::default(),
         })
     }
 
@@ -213,13 +230,35 @@ impl Db {
     /// needed). SQLite lets one connection write at a time, and a connection
     /// that finds the lock taken sleeps in its busy handler in steps of 1 to
     /// 100 ms: with many uploads finishing together that made a slow tail.
-    /// Busy paths (upload creation and finalization) queue here instead, in
-    /// arrival order, and hold the turn for one short transaction.
+    /// Writers queue here instead, in arrival order, and hold the turn for
+    /// one short transaction: uploads, the job queue's bookkeeping and the
+    /// jobs' results, transcripts, and the writes a request makes on its
+    /// way (a key's last use, a play position, a download, a change). A
+    /// writer outside the turn still works, only less fairly; a turn is
+    /// never taken while holding one (there is one) or a connection.
     pub async fn write_turn(&self) -> WriteTurn {
         match &self.writes {
             Some(s) => s.clone().acquire_owned().await.ok(),
             None => None,
         }
+    }
+
+    /// Marks the write lock as held by a transaction of ours (see `LockHeld`);
+    /// taken once the transaction's first write has returned.
+    pub fn lock_held(&self) -> LockHeld {
+        self.holders
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        LockHeld(self.holders.clone())
+    }
+
+    /// Whether a transaction of ours says it holds the write lock.
+    pub fn lock_held_here(&self) -> bool {
+        self.holders.load(std::sync::atomic::Ordering::Acquire) > 0
+    }
+
+    /// This process's turn to write if nobody has it now (SQLite), else `None`.
+    pub fn try_write_turn(&self) -> WriteTurn {
+        self.writes.as_ref()?.clone().try_acquire_owned().ok()
     }
 
     /// Takes, for the rest of the transaction on `conn`, the lock that

@@ -135,6 +135,7 @@ pub async fn depth(db: &Db) -> Result<i64, AppError> {
 pub async fn enqueue_unbounded(db: &Db, job: &NewJob) -> Result<Enqueued, AppError> {
     // The insert and the look-up of a duplicate race with claims; a few tries settle it.
     for _ in 0..3 {
+        let _turn = db.write_turn().await;
         let mut conn = db.pool().acquire().await?;
         if let Some(res) = insert(&mut conn, job).await? {
             return Ok(res);
@@ -224,6 +225,7 @@ pub async fn claim(
          RETURNING id, kind, payload, attempts, max_attempts, run_at"
     );
     // The statement is built from constants only; every value is bound.
+    let _turn = db.write_turn().await;
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(owner)
         .bind(now + lease.as_millis() as i64)
@@ -256,6 +258,7 @@ pub async fn heartbeat(
     extend: Duration,
     progress: i64,
 ) -> Result<bool, AppError> {
+    let _turn = db.write_turn().await;
     let res = sqlx::query(
         "UPDATE jobs SET lease_until = $1, progress = $2 \
          WHERE id = $3 AND lease_owner = $4 AND attempts = $5 AND state = 'running'",
@@ -272,6 +275,7 @@ pub async fn heartbeat(
 
 /// Marks the attempt done; `false` when a newer attempt owns the job.
 pub async fn complete(db: &Db, lease: &Lease) -> Result<bool, AppError> {
+    let _turn = db.write_turn().await;
     let res = sqlx::query(
         "UPDATE jobs SET state = 'succeeded', progress = 100, finished_at = $1, \
          lease_owner = NULL, lease_until = NULL \
@@ -307,6 +311,7 @@ pub async fn complete_many(db: &Db, leases: &[Lease]) -> Result<u64, AppError> {
         for l in same_owner {
             q = q.bind(l.id).bind(l.attempt);
         }
+        let _turn = db.write_turn().await;
         done += q.execute(db.jobs_pool()).await?.rows_affected();
     }
     Ok(done)
@@ -340,6 +345,7 @@ pub async fn fail(
     let dead = permanent || lease.attempt >= lease.max_attempts;
     let retry = u32::try_from(lease.attempt).unwrap_or(1);
     let run_at = now + backoff_ms(retry, base.as_millis() as u64, rand::random::<f64>()) as i64;
+    let _turn = db.write_turn().await;
     let mut tx = db.pool().begin().await?;
     let update = sqlx::query(
         "UPDATE jobs SET state = $1, run_at = $2, last_error = $3, finished_at = $4, \
@@ -393,6 +399,7 @@ pub async fn fail(
 
 /// Cancels a queued or running job (a running worker sees it at its next heartbeat).
 pub async fn cancel(db: &Db, id: i64) -> Result<(), AppError> {
+    let _turn = db.write_turn().await;
     let res = sqlx::query(
         "UPDATE jobs SET state = 'cancelled', finished_at = $1, lease_owner = NULL, lease_until = NULL \
          WHERE id = $2 AND state IN ('queued', 'running')",
@@ -410,6 +417,7 @@ pub async fn cancel(db: &Db, id: i64) -> Result<(), AppError> {
 /// Deletes finished jobs (and their errors) that finished before `older_than` ms ago.
 pub async fn cleanup_finished(db: &Db, older_than: Duration) -> Result<u64, AppError> {
     let cutoff = now_ms() - older_than.as_millis() as i64;
+    let _turn = db.write_turn().await;
     let res = sqlx::query(
         "DELETE FROM jobs WHERE state IN ('succeeded', 'dead', 'cancelled') AND finished_at < $1",
     )

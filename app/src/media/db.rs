@@ -71,6 +71,7 @@ pub async fn pending(
 /// the decoder recognised), the duration on the tracks that play it, and
 /// queues its follow-up jobs (`then`), in one transaction.
 pub async fn record_metadata(db: &Db, id: i64, f: &Facts, then: &[NewJob]) -> Result<(), AppError> {
+    let _turn = db.write_turn().await;
     let mut tx = db.pool().begin().await?;
     sqlx::query(
         "UPDATE assets SET duration_ms = $1, frames = $2, sample_rate = $3, channels = $4, \
@@ -112,6 +113,7 @@ pub async fn record_metadata(db: &Db, id: i64, f: &Facts, then: &[NewJob]) -> Re
 /// Asset `id` has its peaks (and `mini_wave`, the lists' small waveform):
 /// versions playing it are ready.
 pub async fn record_peaks(db: &Db, id: i64, mini_wave: &str) -> Result<(), AppError> {
+    let _turn = db.write_turn().await;
     let mut tx = db.pool().begin().await?;
     sqlx::query("UPDATE assets SET peaks_at = $1, mini_wave = $2 WHERE id = $3")
         .bind(now_ms())
@@ -131,6 +133,7 @@ pub async fn record_peaks(db: &Db, id: i64, mini_wave: &str) -> Result<(), AppEr
 
 /// Asset `id` has a preview, stored under `key`.
 pub async fn record_preview(db: &Db, id: i64, key: &str) -> Result<(), AppError> {
+    let _turn = db.write_turn().await;
     sqlx::query("UPDATE assets SET preview_key = $1, preview_at = $2 WHERE id = $3")
         .bind(key)
         .bind(now_ms())
@@ -143,15 +146,18 @@ pub async fn record_preview(db: &Db, id: i64, key: &str) -> Result<(), AppError>
 /// Asset `id` could not be processed: the reason, on it and on the
 /// versions playing it.
 pub async fn record_failure(db: &Db, id: i64, error: &str) -> Result<(), AppError> {
+    let _turn = db.write_turn().await;
+    let mut tx = db.pool().begin().await?;
     sqlx::query("UPDATE assets SET processing_error = $1 WHERE id = $2")
         .bind(error)
         .bind(id)
-        .execute(db.pool())
+        .execute(&mut *tx)
         .await?;
     sqlx::query("UPDATE track_versions SET status = 'failed' WHERE asset_id = $1")
         .bind(id)
-        .execute(db.pool())
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok(())
 }
 

@@ -23,6 +23,7 @@ pub async fn position(db: &Db, user: i64, track: i64) -> Result<Option<i64>, App
 /// ago; true when it was written.
 pub async fn save(db: &Db, user: i64, track: i64, position_ms: i64) -> Result<bool, AppError> {
     let now = now_ms();
+    let _turn = db.write_turn().await;
     let done = sqlx::query(
         "INSERT INTO play_positions (user_id, track_id, position_ms, updated_at) \
          VALUES ($1, $2, $3, $4) \
@@ -42,6 +43,7 @@ pub async fn save(db: &Db, user: i64, track: i64, position_ms: i64) -> Result<bo
 
 /// Forgets where `user` stopped in `track` (start over, or heard to the end).
 pub async fn forget(db: &Db, user: i64, track: i64) -> Result<(), AppError> {
+    let _turn = db.write_turn().await;
     sqlx::query("DELETE FROM play_positions WHERE user_id = $1 AND track_id = $2")
         .bind(user)
         .bind(track)

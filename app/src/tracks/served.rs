@@ -110,6 +110,7 @@ pub async fn record_download(
     kind: &str,
     ip_hash: &str,
 ) -> Result<(), AppError> {
+    let _turn = db.write_turn().await;
     sqlx::query(
         "INSERT INTO downloads (user_id, asset_id, kind, ip_hash, created_at, track_id, label) \
          SELECT $1, $2, $3, $4, $5, \

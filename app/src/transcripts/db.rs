@@ -159,6 +159,7 @@ pub async fn progress(db: &Db, asset_id: i64) -> Result<Option<Progress>, AppErr
 /// Fixes the chunk plan (the first attempt makes it; later ones keep it).
 pub async fn set_plan(db: &Db, asset_id: i64, plan: &[(i64, i64)]) -> Result<(), AppError> {
     let json = serde_json::to_string(plan).map_err(|e| AppError::internal("encoding a plan", e))?;
+    let _turn = db.write_turn().await;
     sqlx::query(
         "UPDATE transcripts SET plan = $1, chunks_total = $2, updated_at = $3 WHERE asset_id = $4",
     )

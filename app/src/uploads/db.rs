@@ -207,6 +207,7 @@ pub async fn take_lease(
 
 /// Extends a held lease; false when it was lost.
 pub async fn renew_lease(db: &Db, id: &str, token: &str, ttl: Duration) -> Result<bool, AppError> {
+    let _turn = db.write_turn().await;
     let kept = sqlx::query("UPDATE uploads SET lock_until = $1 WHERE id = $2 AND lock_token = $3")
         .bind(now_ms() + ttl.as_millis() as i64)
         .bind(id)

@@ -10,13 +10,15 @@
 use sqlx::{Any, Transaction};
 
 use super::Target;
-use crate::db::{Db, WriteTurn};
+use crate::db::{Db, LockHeld, WriteTurn};
 use crate::errors::AppError;
 use crate::jobs::db::{enqueue_in, NewJob};
 
 /// An open finalize transaction (SQLite: this process's write turn too).
 pub struct Finalizing {
     tx: Transaction<'static, Any>,
+    /// Declared before the turn: dropped first.
+    _held: LockHeld,
     _turn: WriteTurn,
     owner_id: i64,
     now: i64,
@@ -50,9 +52,12 @@ impl Finalizing {
             .bind(owner_id)
             .execute(&mut *tx)
             .await?;
+        // Held from here until commit, across storing the file.
+        let held = db.lock_held();
         db.lock_content(&mut tx, sha256).await?;
         Ok(Finalizing {
             tx,
+            _held: held,
             _turn: turn,
             owner_id,
             now: crate::db::now_ms(),
@@ -323,6 +328,7 @@ impl Finalizing {
 /// its files, then releases it.
 pub struct ContentLock {
     tx: Transaction<'static, Any>,
+    _held: LockHeld,
 }
 
 impl ContentLock {
@@ -337,9 +343,11 @@ impl ContentLock {
 pub async fn lock_if_unreferenced(db: &Db, sha256: &str) -> Result<Option<ContentLock>, AppError> {
     let mut tx = db.pool().begin().await?;
     db.lock_content(&mut tx, sha256).await?;
+    // Held across removing the files.
+    let held = db.lock_held();
     let used: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM assets WHERE sha256 = $1")
         .bind(sha256)
         .fetch_one(&mut *tx)
         .await?;
-    Ok((used == 0).then_some(ContentLock { tx }))
+    Ok((used == 0).then_some(ContentLock { tx, _held: held }))
 }

@@ -13,6 +13,7 @@ use crate::errors::AppError;
 /// dedupe key takes over (this one is cancelled). False when stale.
 pub async fn defer(db: &Db, lease: &Lease, run_at: i64, reason: &str) -> Result<bool, AppError> {
     let reason: String = reason.chars().take(1_000).collect();
+    let _turn = db.write_turn().await;
     let update = sqlx::query(
         "UPDATE jobs SET state = 'queued', run_at = $1, attempts = attempts - 1, last_error = $2, \
          lease_owner = NULL, lease_until = NULL \
@@ -49,6 +50,7 @@ pub async fn defer(db: &Db, lease: &Lease, run_at: i64, reason: &str) -> Result<
 /// or dead when they have no attempts left. Returns how many were touched.
 pub async fn reap_expired(db: &Db) -> Result<u64, AppError> {
     let now = now_ms();
+    let _turn = db.write_turn().await;
     let mut tx = db.pool().begin().await?;
     sqlx::query(
         "INSERT INTO job_errors (job_id, attempt, error, created_at) \
@@ -92,6 +94,7 @@ pub async fn reap_expired(db: &Db) -> Result<u64, AppError> {
 /// with the attempt not counted (a queued twin with the same dedupe key wins).
 pub async fn release_owned(db: &Db, owner: &str) -> Result<u64, AppError> {
     let now = now_ms();
+    let _turn = db.write_turn().await;
     let mut tx = db.pool().begin().await?;
     sqlx::query(
         "UPDATE jobs SET state = 'cancelled', finished_at = $1, lease_owner = NULL, lease_until = NULL, \
