@@ -1,6 +1,7 @@
 //! Each user's storage usage as requests read it: a moka cache (5 min TTL)
 //! over `users.storage_used_bytes`, which is kept up to date when files are
-//! stored or deleted and reconciled by a background job. Never computed by
+//! stored or deleted and reconciled by a background job, plus the images
+//! they uploaded as art (`art_bytes!`, through a small index). Never computed by
 //! walking directories in a request.
 
 use std::time::Duration;
@@ -39,9 +40,11 @@ impl UsageCache {
         if let Some(u) = self.cache.get(&user_id).await {
             return Ok(u);
         }
-        let row: Option<(i64, Option<i64>)> = sqlx::query_as(
-            "SELECT storage_used_bytes, storage_quota_bytes FROM users WHERE id = $1",
-        )
+        let row: Option<(i64, Option<i64>)> = sqlx::query_as(concat!(
+            "SELECT CAST(storage_used_bytes + ",
+            crate::art_bytes!(),
+            " AS BIGINT), storage_quota_bytes FROM users WHERE id = $1"
+        ))
         .bind(user_id)
         .fetch_optional(db.pool())
         .await?;

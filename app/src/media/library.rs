@@ -293,15 +293,20 @@ pub async fn artwork_by_token(db: &Db, token: &str) -> Result<Option<String>, Ap
 }
 
 /// The owner's own image `sha256` (stored) becomes track `track_id`'s art
-/// once its thumbnails are made (at once when they are).
+/// once its thumbnails are made (at once when they are); 413 unless it fits
+/// in the quota of `owner_id` (the track's owner), where it counts.
 pub async fn set_uploaded_art(
     db: &Db,
     track_id: i64,
+    owner_id: i64,
     sha256: &str,
     bytes: u64,
+    default_quota: u64,
 ) -> Result<(), AppError> {
     let _turn = db.write_turn().await;
     let mut tx = db.pool().begin().await?;
+    crate::uploads::quota::check_room_for_art(&mut tx, owner_id, sha256, bytes, default_quota)
+        .await?;
     sqlx::query("UPDATE tracks SET art_upload_sha256 = $1, updated_at = $2 WHERE id = $3")
         .bind(sha256)
         .bind(now_ms())
@@ -336,6 +341,7 @@ pub async fn set_uploaded_art(
 /// Track `track_id` goes back to the art embedded in its primary file
 /// (or none).
 pub async fn remove_uploaded_art(db: &Db, track_id: i64) -> Result<(), AppError> {
+    let _turn = db.write_turn().await;
     sqlx::query(
         "UPDATE tracks SET art_upload_sha256 = NULL, updated_at = $1, art_token = \
          (SELECT w.token FROM track_versions v JOIN assets a ON a.id = v.asset_id \

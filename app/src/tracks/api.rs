@@ -233,6 +233,7 @@ pub async fn update_about(
 pub async fn remove_artwork(id: i64) -> Result<(), AppError> {
     let (state, before) = editable(id).await?;
     crate::media::library::remove_uploaded_art(&state.db, id).await?;
+    state.usage.invalidate(before.owner_id).await;
     let was_public = before.visibility == super::Visibility::Public;
     crate::changes::record_track(&state.db, id, crate::changes::Kind::Updated, was_public).await;
     state.caches.changed(Some(id)).await;

@@ -3,7 +3,8 @@
 //! together pass a quota that each alone fits.
 //!
 //! What counts against a quota: stored files (`users.storage_used_bytes`),
-//! unfinished tus uploads (their declared length, until finalized or
+//! the images the owner uploaded as art for their tracks (each image once,
+//! `art_bytes!`), unfinished tus uploads (their declared length, until finalized or
 //! expired) and machine-API bodies being read (a `quota_reservations` row,
 //! until stored or failed). Every check starts by locking the user's row
 //! (PostgreSQL: a row lock; SQLite: the write lock), so checks of one user
@@ -13,6 +14,18 @@ use sqlx::AnyConnection;
 
 use crate::db::{now_ms, Db};
 use crate::errors::AppError;
+
+/// SQL: the bytes of the images user `$1` uploaded as their tracks' art,
+/// each image once (a replaced image stops counting; it is removed an hour
+/// later). Read through `tracks_owner_art_idx`.
+#[macro_export]
+macro_rules! art_bytes {
+    () => {
+        "COALESCE((SELECT SUM(w.original_bytes) FROM artwork w WHERE w.sha256 IN \
+         (SELECT t.art_upload_sha256 FROM tracks t \
+          WHERE t.owner_id = $1 AND t.art_upload_sha256 IS NOT NULL)), 0)"
+    };
+}
 
 /// How long a machine-API reservation lasts without being renewed (a
 /// crashed request's bytes stop counting after this).
@@ -29,11 +42,67 @@ pub async fn check_room(
     default_quota: u64,
 ) -> Result<(), AppError> {
     lock_user(tx, owner_id).await?;
+    room_for(tx, owner_id, incoming, default_quota).await
+}
+
+/// 413 (with the figures) unless `incoming` more bytes fit.
+async fn room_for(
+    tx: &mut AnyConnection,
+    owner_id: i64,
+    incoming: u64,
+    default_quota: u64,
+) -> Result<(), AppError> {
     let (taken, quota) = usage_in(tx, owner_id, default_quota).await?;
     if taken.saturating_add(incoming) > quota {
         return Err(no_room(incoming, taken, quota));
     }
     Ok(())
+}
+
+/// Locks `owner_id`'s row for the rest of the transaction and answers 413
+/// unless image `sha256` (`bytes` long) fits as their art: an image already
+/// on one of their tracks is counted once already.
+pub async fn check_room_for_art(
+    tx: &mut AnyConnection,
+    owner_id: i64,
+    sha256: &str,
+    bytes: u64,
+    default_quota: u64,
+) -> Result<(), AppError> {
+    lock_user(tx, owner_id).await?;
+    art_room(tx, owner_id, sha256, bytes, default_quota).await
+}
+
+/// Whether image `sha256` would fit as `owner_id`'s art now, without
+/// locking: asked before the image is stored (so a refused one leaves
+/// nothing behind), and again by `check_room_for_art` when it is set.
+pub async fn art_fits(
+    db: &Db,
+    owner_id: i64,
+    sha256: &str,
+    bytes: u64,
+    default_quota: u64,
+) -> Result<(), AppError> {
+    let mut conn = db.pool().acquire().await?;
+    art_room(&mut conn, owner_id, sha256, bytes, default_quota).await
+}
+
+async fn art_room(
+    tx: &mut AnyConnection,
+    owner_id: i64,
+    sha256: &str,
+    bytes: u64,
+    default_quota: u64,
+) -> Result<(), AppError> {
+    let counted: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM tracks WHERE owner_id = $1 AND art_upload_sha256 = $2",
+    )
+    .bind(owner_id)
+    .bind(sha256)
+    .fetch_one(&mut *tx)
+    .await?;
+    let incoming = if counted > 0 { 0 } else { bytes };
+    room_for(tx, owner_id, incoming, default_quota).await
 }
 
 /// How much a reservation asks for.
@@ -108,12 +177,14 @@ async fn usage_in(
             .bind(owner_id)
             .fetch_one(&mut *tx)
             .await?;
-    let in_flight: Option<i64> = sqlx::query_scalar(
+    let in_flight: Option<i64> = sqlx::query_scalar(concat!(
         "SELECT CAST(COALESCE((SELECT SUM(length) FROM uploads \
            WHERE owner_id = $1 AND state = 'receiving' AND concat <> 'final' AND expires_at > $2), 0) \
          + COALESCE((SELECT SUM(bytes) FROM quota_reservations \
-           WHERE owner_id = $1 AND expires_at > $2), 0) AS BIGINT)",
-    )
+           WHERE owner_id = $1 AND expires_at > $2), 0) + ",
+        art_bytes!(),
+        " AS BIGINT)"
+    ))
     .bind(owner_id)
     .bind(now_ms())
     .fetch_one(&mut *tx)

@@ -15,11 +15,17 @@ use http::{header, HeaderMap, HeaderValue, StatusCode};
 use app::auth::guard::CurrentUser;
 use app::errors::AppError;
 use app::files::Derived;
+use sha2::Digest;
 
 use crate::state::ServerState;
 
 /// The largest image an owner may upload.
 pub const MAX_UPLOAD: usize = 10 << 20;
+
+/// Images one account may upload an hour: a replaced image is removed an
+/// hour later and no longer counts in the quota meanwhile, so this bounds
+/// what replacing art over and over can hold outside it.
+pub const UPLOADS_PER_HOUR: u32 = 60;
 
 /// What the first bytes say the image is: JPEG, PNG or WebP, else `None`.
 pub fn image_kind(head: &[u8]) -> Option<&'static str> {
@@ -57,6 +63,13 @@ pub async fn upload(
     body: Body,
 ) -> Result<Response, AppError> {
     let t = owned(&state, &viewer, id).await?;
+    let limit = app::auth::throttle::Limit::new(
+        "art-upload",
+        &viewer.id.to_string(),
+        UPLOADS_PER_HOUR,
+        std::time::Duration::from_secs(3600),
+    );
+    app::auth::throttle::hit(&state.db, &[limit]).await?;
     let too_large =
         || AppError::PayloadTooLarge(format!("the image is larger than {} MiB", MAX_UPLOAD >> 20));
     let declared = headers
@@ -77,6 +90,17 @@ pub async fn upload(
             "not an image wavekeep accepts (JPEG, PNG or WebP)",
         ));
     }
+    // Refused before it is stored when it cannot fit (checked again, under
+    // the owner's lock, when it is set).
+    let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    app::uploads::quota::art_fits(
+        &state.db,
+        t.owner_id,
+        &sha256,
+        bytes.len() as u64,
+        state.settings.default_quota_bytes,
+    )
+    .await?;
     let storage = &state.storage;
     let tmp = storage.spool().tmp_path("art");
     let stored = async {
@@ -92,7 +116,16 @@ pub async fn upload(
             AppError::internal("storing an image", e.to_string())
         }
     })?;
-    app::media::library::set_uploaded_art(&state.db, id, &art.sha256, art.bytes).await?;
+    app::media::library::set_uploaded_art(
+        &state.db,
+        id,
+        t.owner_id,
+        &art.sha256,
+        art.bytes,
+        state.settings.default_quota_bytes,
+    )
+    .await?;
+    state.usage.invalidate(t.owner_id).await;
     state.queue.wake().notify_waiters();
     let was_public = t.visibility == app::tracks::Visibility::Public;
     app::changes::record_track(&state.db, id, app::changes::Kind::Updated, was_public).await;
@@ -124,6 +157,7 @@ pub async fn remove(
 ) -> Result<Response, AppError> {
     let t = owned(&state, &viewer, id).await?;
     app::media::library::remove_uploaded_art(&state.db, id).await?;
+    state.usage.invalidate(t.owner_id).await;
     let was_public = t.visibility == app::tracks::Visibility::Public;
     app::changes::record_track(&state.db, id, app::changes::Kind::Updated, was_public).await;
     state.caches.changed(Some(id)).await;

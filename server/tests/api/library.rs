@@ -246,6 +246,15 @@ fn put_art(id: i64, cookie: &str, bytes: Vec<u8>) -> Request<Body> {
     )
 }
 
+fn delete_art(id: i64, cookie: &str) -> Request<Body> {
+    with_cookie(
+        Request::delete(format!("/api/v1/tracks/{id}/artwork"))
+            .body(Body::empty())
+            .expect("req"),
+        cookie,
+    )
+}
+
 async fn owners_edit_tags_and_upload_art_and_a_bomb_fails_cleanly(b: Backend) {
     if !crate::ffmpeg::have_ffmpeg() {
         return;
@@ -394,14 +403,7 @@ async fn owners_edit_tags_and_upload_art_and_a_bomb_fails_cleanly(b: Backend) {
     assert_eq!(app.send(get("/healthz")).await.status, StatusCode::OK);
 
     // Back to the file's own art: none.
-    let res = app
-        .send(with_cookie(
-            Request::delete(format!("/api/v1/tracks/{id}/artwork"))
-                .body(Body::empty())
-                .expect("req"),
-            &ana,
-        ))
-        .await;
+    let res = app.send(delete_art(id, &ana)).await;
     assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text);
     let t = track(&app, &ana, id).await;
     assert!(t["art"].is_null() && t["art_upload"].is_null(), "{t}");
@@ -438,7 +440,94 @@ async fn owners_edit_tags_and_upload_art_and_a_bomb_fails_cleanly(b: Backend) {
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
+/// What the owner's storage figure says (bytes used).
+async fn used(app: &TestApp, cookie: &str) -> i64 {
+    let res = app
+        .send(with_cookie(form("/api/account/storage", &[]), cookie))
+        .await;
+    assert!(res.status.is_success(), "{}", res.text);
+    res.json()["used_bytes"].as_i64().expect("used_bytes")
+}
+
+/// An uploaded image counts in its owner's quota (each image once, until
+/// it is replaced or removed), one that does not fit is refused with 413,
+/// and uploads of art are limited per hour.
+async fn uploaded_art_counts_against_the_quota(b: Backend) {
+    if !crate::ffmpeg::have_ffmpeg() {
+        return;
+    }
+    let app = TestApp::new(b).await;
+    let ana = app.register("ana@example.com").await;
+    let key = api_key(&app, &ana).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let wav = dir.path().join("demo.wav");
+    std::fs::copy(crate::audio::wav(1.0), &wav).expect("copy");
+    let first = upload(&app, &key, &wav).await;
+    let wav2 = dir.path().join("demo2.wav");
+    std::fs::copy(crate::audio::wav(1.5), &wav2).expect("copy");
+    let second = upload(&app, &key, &wav2).await;
+    process(&app).await;
+    let audio = used(&app, &ana).await;
+    assert!(audio > 0);
+
+    let png = std::fs::read(cover(dir.path(), "a.png", 500, 300)).expect("png");
+    let other = std::fs::read(cover(dir.path(), "b.png", 600, 400)).expect("png");
+    assert_ne!(png, other);
+    let n = png.len() as i64;
+    // Room for the audio and one image.
+    sqlx::query("UPDATE users SET storage_quota_bytes = $1 WHERE email = 'ana@example.com'")
+        .bind(audio + n + 10)
+        .execute(app.state.db.pool())
+        .await
+        .expect("quota");
+    let res = app.send(put_art(first, &ana, png.clone())).await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
+    assert_eq!(used(&app, &ana).await, audio + n, "the image counts");
+    // The same image on another track counts once.
+    let res = app.send(put_art(second, &ana, png.clone())).await;
+    assert!(res.status.is_success(), "{}", res.text);
+    assert_eq!(used(&app, &ana).await, audio + n);
+    // Another image does not fit.
+    let res = app.send(put_art(second, &ana, other.clone())).await;
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", res.text);
+    assert!(res.text.contains("quota"), "{}", res.text);
+    let t = track(&app, &ana, second).await;
+    assert!(
+        t["art_upload"].is_null() || t["art_upload"][0] != "failed",
+        "{t}"
+    );
+    // Taken off both tracks, it stops counting.
+    for id in [first, second] {
+        let res = app.send(delete_art(id, &ana)).await;
+        assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text);
+    }
+    assert_eq!(used(&app, &ana).await, audio);
+    sqlx::query("UPDATE users SET storage_quota_bytes = $1 WHERE email = 'ana@example.com'")
+        .bind(audio + other.len() as i64)
+        .execute(app.state.db.pool())
+        .await
+        .expect("quota");
+    let res = app.send(put_art(second, &ana, other.clone())).await;
+    assert_eq!(res.status, StatusCode::ACCEPTED, "{}", res.text);
+    assert_eq!(used(&app, &ana).await, audio + other.len() as i64);
+
+    // At most 60 images an hour (4 sent so far, one refused for room).
+    let mut sent = 4;
+    let refused = loop {
+        let res = app.send(put_art(second, &ana, other.clone())).await;
+        sent += 1;
+        if res.status == StatusCode::TOO_MANY_REQUESTS {
+            break res;
+        }
+        assert!(res.status.is_success(), "{}", res.text);
+        assert!(sent <= 61, "never limited");
+    };
+    assert_eq!(sent, 61);
+    assert!(refused.headers.contains_key(header::RETRY_AFTER));
+}
+
 crate::both_backends!(
     tags_and_cover_art_are_read_from_every_format,
     owners_edit_tags_and_upload_art_and_a_bomb_fails_cleanly,
+    uploaded_art_counts_against_the_quota,
 );
