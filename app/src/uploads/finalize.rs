@@ -189,20 +189,34 @@ impl Finalizing {
         asset_id: i64,
         asset: &AssetStatus,
     ) -> Result<(i64, i64), AppError> {
-        let track_id: i64 = sqlx::query_scalar(
-            "INSERT INTO tracks (owner_id, slug, title, tags, duration_ms, created_at, updated_at, visibility, title_from_name) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8) RETURNING id",
-        )
-        .bind(self.owner_id)
-        .bind(slug)
-        .bind(title)
-        .bind(tags)
-        .bind(asset.duration_ms)
-        .bind(self.now)
-        .bind(visibility.as_str())
-        .bind(i64::from(title_from_name))
-        .fetch_one(&mut *self.tx)
-        .await?;
+        // A slug's random part can meet another's (thousands of calls share
+        // one title): then it grows by another random part. ON CONFLICT,
+        // not a failed insert, which would end a PostgreSQL transaction.
+        let mut slug = slug.to_string();
+        let mut track_id: Option<i64> = None;
+        for _ in 0..4 {
+            track_id = sqlx::query_scalar(
+                "INSERT INTO tracks (owner_id, slug, title, tags, duration_ms, created_at, updated_at, visibility, title_from_name) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8) ON CONFLICT (slug) DO NOTHING RETURNING id",
+            )
+            .bind(self.owner_id)
+            .bind(&slug)
+            .bind(title)
+            .bind(tags)
+            .bind(asset.duration_ms)
+            .bind(self.now)
+            .bind(visibility.as_str())
+            .bind(i64::from(title_from_name))
+            .fetch_optional(&mut *self.tx)
+            .await?;
+            if track_id.is_some() {
+                break;
+            }
+            slug = format!("{slug}-{:06x}", rand::random::<u32>() & 0xff_ffff);
+        }
+        let track_id = track_id.ok_or_else(|| {
+            AppError::Unavailable("could not give the track a unique address; try again".into())
+        })?;
         let version_id = self.insert_version(track_id, asset_id, asset).await?;
         crate::media::library::apply_to_new_track(&mut self.tx, track_id, asset_id).await?;
         Ok((track_id, version_id))
