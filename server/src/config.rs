@@ -154,7 +154,8 @@ pub struct Config {
         global = true
     )]
     pub db_min_connections: u32,
-    /// Seconds before an idle connection above the minimum is closed.
+    /// Seconds before an idle connection above the minimum is closed
+    /// (PostgreSQL; SQLite keeps its connections, which are open files).
     #[arg(
         long,
         env = "WAVEKEEP_DB_IDLE_TIMEOUT_SECS",

@@ -346,7 +346,6 @@ pub fn is_unreachable(err: &sqlx::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::PoolSettings;
     use sqlx::Connection;
 
     /// On SQLite the probe opens the breaker for a write lock held by
@@ -355,15 +354,7 @@ mod tests {
     /// across slow work.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_sqlite_probe_tells_our_writers_from_a_held_lock() {
-        let path = std::env::temp_dir().join(format!("wk-probe-{}.db", std::process::id()));
-        let url = format!("sqlite://{}?mode=rwc", path.display());
-        let db = Db::connect(&url, &PoolSettings::default())
-            .await
-            .expect("open");
-        sqlx::query("CREATE TABLE IF NOT EXISTS t (n INTEGER)")
-            .execute(db.pool())
-            .await
-            .expect("table");
+        let (db, url, path) = crate::db::scratch_sqlite("probe").await;
         let probe = tokio::spawn(watch(db.clone()));
         let opened = tokio::spawn(db.breaker().opened());
 
@@ -438,10 +429,7 @@ mod tests {
         }
         probe.abort();
         drop(other);
-        db.close().await;
-        for ext in ["db", "db-wal", "db-shm"] {
-            let _ = std::fs::remove_file(path.with_extension(ext));
-        }
+        crate::db::remove_scratch(db, &path).await;
     }
 
     #[test]

@@ -160,6 +160,75 @@ impl Drop for LockHeld {
 /// A place in the in-process queue of writers (SQLite); dropping it ends the turn.
 pub type WriteTurn = Option<tokio::sync::OwnedSemaphorePermit>;
 
+/// A write transaction in this process's write turn (`Db::begin_write`).
+/// The turn ends only once the transaction has: committed, rolled back, or
+/// (dropped open, on an early return, an error or a cancelled request)
+/// rolled back by a task that keeps the turn until SQLite has let the lock
+/// go. A plain dropped transaction rolls back later, on its connection's
+/// thread, and the next writer in turn would meet its lock.
+pub struct WriteTx {
+    tx: Option<sqlx::Transaction<'static, sqlx::Any>>,
+    turn: WriteTurn,
+}
+
+impl WriteTx {
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        match self.tx.take() {
+            Some(tx) => tx.commit().await,
+            None => Ok(()),
+        }
+    }
+
+    pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
+        match self.tx.take() {
+            Some(tx) => tx.rollback().await,
+            None => Ok(()),
+        }
+    }
+
+    /// The transaction itself, for helpers that take one.
+    pub fn tx(&mut self) -> &mut sqlx::Transaction<'static, sqlx::Any> {
+        self.tx
+            .as_mut()
+            .expect("a WriteTx holds its transaction until it ends")
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+
+    fn deref(&self) -> &Self::Target {
+        self.tx
+            .as_ref()
+            .expect("a WriteTx holds its transaction until it ends")
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.tx
+            .as_mut()
+            .expect("a WriteTx holds its transaction until it ends")
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        let Some(tx) = self.tx.take() else { return };
+        let turn = self.turn.take();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    let _ = tx.rollback().await;
+                    drop(turn);
+                });
+            }
+            // No runtime left (shutting down): sqlx's own rollback on drop.
+            Err(_) => drop(tx),
+        }
+    }
+}
+
 impl Db {
     pub async fn connect(url: &str, settings: &PoolSettings) -> Result<Db, DbError> {
         sqlx::any::install_default_drivers();
@@ -168,11 +237,20 @@ impl Db {
             .parse::<AnyConnectOptions>()?
             .log_slow_statements(log::LevelFilter::Warn, SLOW_STATEMENT);
         let full_sync = settings.sqlite_full_sync;
-        let pool = AnyPoolOptions::new()
+        let mut pool_options = AnyPoolOptions::new()
             .max_connections(settings.max_connections)
             .min_connections(settings.min_connections.min(settings.max_connections))
-            .idle_timeout(Some(settings.idle_timeout))
-            .acquire_timeout(settings.acquire_timeout)
+            .acquire_timeout(settings.acquire_timeout);
+        pool_options = match backend {
+            // A SQLite connection is an open file, kept once opened: closing
+            // idle ones saves nothing, closing the last one checkpoints and
+            // deletes the WAL while new ones wait at the door, and without
+            // an idle timeout or lifetime sqlx runs no reaper task (whose
+            // loop can spin on a racy idle count: sqlx#3645).
+            Backend::Sqlite => pool_options.idle_timeout(None).max_lifetime(None),
+            Backend::Postgres => pool_options.idle_timeout(Some(settings.idle_timeout)),
+        };
+        let pool = pool_options
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -241,6 +319,13 @@ impl Db {
             Some(s) => s.clone().acquire_owned().await.ok(),
             None => None,
         }
+    }
+
+    /// Takes this process's write turn, then begins a transaction in it.
+    pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        let turn = self.write_turn().await;
+        let tx = self.pool.begin().await?;
+        Ok(WriteTx { tx: Some(tx), turn })
     }
 
     /// Marks the write lock as held by a transaction of ours (see `LockHeld`);
@@ -387,4 +472,67 @@ pub fn now_ms() -> i64 {
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     err.as_database_error()
         .is_some_and(|e| e.is_unique_violation())
+}
+
+/// A scratch SQLite database for unit tests: its pool, URL and file, with
+/// a table `t (n INTEGER)`; `remove_scratch` deletes it.
+#[cfg(all(test, feature = "ssr"))]
+pub(crate) async fn scratch_sqlite(tag: &str) -> (Db, String, std::path::PathBuf) {
+    let path = std::env::temp_dir().join(format!("wk-{tag}-{}.db", std::process::id()));
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let db = Db::connect(&url, &PoolSettings::default())
+        .await
+        .expect("open");
+    sqlx::query("CREATE TABLE IF NOT EXISTS t (n INTEGER)")
+        .execute(db.pool())
+        .await
+        .expect("table");
+    (db, url, path)
+}
+
+#[cfg(all(test, feature = "ssr"))]
+pub(crate) async fn remove_scratch(db: Db, path: &std::path::Path) {
+    db.close().await;
+    for ext in ["db", "db-wal", "db-shm"] {
+        let _ = std::fs::remove_file(path.with_extension(ext));
+    }
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod write_tx_tests {
+    use super::*;
+    use sqlx::Connection;
+
+    /// A write transaction dropped open (an early return, a cancelled
+    /// request) keeps the write turn until SQLite's lock is free again: the
+    /// next writer in turn never meets it (it did: a 503 "database is
+    /// busy" at once, with no wait, for the next edit).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_dropped_write_transaction_frees_the_lock_before_the_turn() {
+        let (db, url, path) = scratch_sqlite("writetx").await;
+        // Another connection that never waits for the lock.
+        let mut other = sqlx::SqliteConnection::connect(&url).await.expect("open");
+        other
+            .execute("PRAGMA busy_timeout = 0")
+            .await
+            .expect("no wait");
+        for round in 0..100 {
+            {
+                let mut tx = db.begin_write().await.expect("begin");
+                sqlx::query("UPDATE t SET n = n + 1 WHERE n < 0")
+                    .execute(&mut *tx)
+                    .await
+                    .expect("update");
+                // Dropped open.
+            }
+            let _turn = db.write_turn().await;
+            other
+                .execute("BEGIN IMMEDIATE")
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: the lock was still held: {e}"));
+            other.execute("ROLLBACK").await.expect("rollback");
+        }
+        drop(other);
+        remove_scratch(db, &path).await;
+    }
 }

@@ -345,8 +345,7 @@ pub async fn fail(
     let dead = permanent || lease.attempt >= lease.max_attempts;
     let retry = u32::try_from(lease.attempt).unwrap_or(1);
     let run_at = now + backoff_ms(retry, base.as_millis() as u64, rand::random::<f64>()) as i64;
-    let _turn = db.write_turn().await;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     let update = sqlx::query(
         "UPDATE jobs SET state = $1, run_at = $2, last_error = $3, finished_at = $4, \
          lease_owner = NULL, lease_until = NULL \
@@ -366,8 +365,8 @@ pub async fn fail(
         Ok(_) if dead => Failed::Dead,
         Ok(_) => Failed::Retry { run_at },
         Err(e) if is_unique_violation(&e) => {
-            drop(tx);
-            tx = db.pool().begin().await?;
+            tx.rollback().await?;
+            tx = db.begin_write().await?;
             sqlx::query(
                 "UPDATE jobs SET state = 'cancelled', last_error = $1, finished_at = $2, \
                  lease_owner = NULL, lease_until = NULL \

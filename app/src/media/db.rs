@@ -71,8 +71,7 @@ pub async fn pending(
 /// the decoder recognised), the duration on the tracks that play it, and
 /// queues its follow-up jobs (`then`), in one transaction.
 pub async fn record_metadata(db: &Db, id: i64, f: &Facts, then: &[NewJob]) -> Result<(), AppError> {
-    let _turn = db.write_turn().await;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "UPDATE assets SET duration_ms = $1, frames = $2, sample_rate = $3, channels = $4, \
          bit_depth = $5, codec = $6, bitrate = $7, container = $8, metadata_at = $9, \
@@ -113,8 +112,7 @@ pub async fn record_metadata(db: &Db, id: i64, f: &Facts, then: &[NewJob]) -> Re
 /// Asset `id` has its peaks (and `mini_wave`, the lists' small waveform):
 /// versions playing it are ready.
 pub async fn record_peaks(db: &Db, id: i64, mini_wave: &str) -> Result<(), AppError> {
-    let _turn = db.write_turn().await;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("UPDATE assets SET peaks_at = $1, mini_wave = $2 WHERE id = $3")
         .bind(now_ms())
         .bind(mini_wave)
@@ -146,8 +144,7 @@ pub async fn record_preview(db: &Db, id: i64, key: &str) -> Result<(), AppError>
 /// Asset `id` could not be processed: the reason, on it and on the
 /// versions playing it.
 pub async fn record_failure(db: &Db, id: i64, error: &str) -> Result<(), AppError> {
-    let _turn = db.write_turn().await;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("UPDATE assets SET processing_error = $1 WHERE id = $2")
         .bind(error)
         .bind(id)

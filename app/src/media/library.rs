@@ -94,8 +94,7 @@ pub async fn record_file_tags(
 ) -> Result<Vec<i64>, AppError> {
     let json = serde_json::to_string(tags)
         .map_err(|e| AppError::internal("storing file tags", e.to_string()))?;
-    let _turn = db.write_turn().await;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("UPDATE assets SET file_tags = $1, art_sha256 = $2 WHERE id = $3")
         .bind(&json)
         .bind(art.map(|a| a.sha256.as_str()))
@@ -242,8 +241,7 @@ pub async fn record_artwork(
 ) -> Result<Vec<i64>, AppError> {
     let json = serde_json::to_string(thumbs)
         .map_err(|e| AppError::internal("storing thumbnails", e.to_string()))?;
-    let _turn = db.write_turn().await;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "UPDATE artwork SET status = 'ready', width = $1, height = $2, thumbs = $3, error = NULL, \
          ready_at = $4 WHERE sha256 = $5",
@@ -303,8 +301,7 @@ pub async fn set_uploaded_art(
     bytes: u64,
     default_quota: u64,
 ) -> Result<(), AppError> {
-    let _turn = db.write_turn().await;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     crate::uploads::quota::check_room_for_art(&mut tx, owner_id, sha256, bytes, default_quota)
         .await?;
     sqlx::query("UPDATE tracks SET art_upload_sha256 = $1, updated_at = $2 WHERE id = $3")

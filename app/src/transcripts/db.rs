@@ -66,8 +66,7 @@ pub async fn begin(
     job_id: i64,
 ) -> Result<Begin, AppError> {
     let now = now_ms();
-    let _turn = db.write_turn().await;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     // A write first: SQLite's write lock (so the read below sees the latest
     // commit), PostgreSQL's row lock when the row exists.
     sqlx::query("UPDATE transcripts SET updated_at = updated_at WHERE asset_id = $1")
@@ -181,8 +180,7 @@ pub async fn store_chunk(
     result: &str,
 ) -> Result<(), AppError> {
     let now = now_ms();
-    let _turn = db.write_turn().await;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     let insert = match db.backend() {
         Backend::Sqlite => "INSERT OR REPLACE INTO transcript_chunks (asset_id, idx, start_ms, end_ms, result, done_at) VALUES ($1, $2, $3, $4, $5, $6)",
         Backend::Postgres => "INSERT INTO transcript_chunks (asset_id, idx, start_ms, end_ms, result, done_at) VALUES ($1, $2, $3, $4, $5, $6) \
@@ -268,8 +266,7 @@ pub async fn finish(
         .filter(|t| !t.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
-    let _turn = db.write_turn().await;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("DELETE FROM transcript_words WHERE asset_id = $1")
         .bind(asset_id)
         .execute(&mut *tx)
@@ -442,8 +439,7 @@ pub async fn words(db: &Db, asset_id: i64) -> Result<Vec<(i64, i64, i64, String)
 /// The owner's correction of segment `idx` (kept across re-transcription).
 pub async fn edit_segment(db: &Db, asset_id: i64, idx: i64, text: &str) -> Result<(), AppError> {
     let now = now_ms();
-    let _turn = db.write_turn().await;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     let n = sqlx::query(
         "UPDATE transcript_segments SET text = $1, edited_at = $2 WHERE asset_id = $3 AND idx = $4",
     )

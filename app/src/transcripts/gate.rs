@@ -108,8 +108,7 @@ pub async fn acquire(
     owner: &str,
     limits: &Limits,
 ) -> Result<Result<Slot, Wait>, AppError> {
-    let _turn = db.write_turn().await;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("UPDATE stt_state SET id = id WHERE id = 1")
         .execute(&mut *tx)
         .await?;
@@ -189,8 +188,7 @@ pub async fn release(
     outcome: Outcome,
     limits: &Limits,
 ) -> Result<(), AppError> {
-    let _turn = db.write_turn().await;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     let now = now_ms();
     sqlx::query("UPDATE stt_state SET id = id WHERE id = 1")
         .execute(&mut *tx)

@@ -165,8 +165,7 @@ async fn insert(
 /// A new upload, counted against the quota from now on: the room check and
 /// the row are one transaction.
 pub async fn create(db: &Db, u: &NewUpload<'_>, default_quota: u64) -> Result<(), AppError> {
-    let _turn = db.write_turn().await;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     quota::check_room(&mut tx, u.owner_id, u.length.max(0) as u64, default_quota).await?;
     insert(&mut tx, u, 0).await?;
     tx.commit().await?;

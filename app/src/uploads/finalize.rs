@@ -7,19 +7,15 @@
 //! Also the other side of that content lock: `lock_if_unreferenced`, for
 //! the purge and the sweeper.
 
-use sqlx::{Any, Transaction};
-
 use super::Target;
-use crate::db::{Db, LockHeld, WriteTurn};
+use crate::db::{Db, LockHeld, WriteTx};
 use crate::errors::AppError;
 use crate::jobs::db::{enqueue_in, NewJob};
 
 /// An open finalize transaction (SQLite: this process's write turn too).
 pub struct Finalizing {
-    tx: Transaction<'static, Any>,
-    /// Declared before the turn: dropped first.
+    tx: WriteTx,
     _held: LockHeld,
-    _turn: WriteTurn,
     owner_id: i64,
     now: i64,
 }
@@ -46,8 +42,7 @@ impl Finalizing {
     /// write lock now rather than failing to upgrade a read lock later;
     /// PostgreSQL serializes one owner's finalizations), then the content.
     pub async fn begin(db: &Db, owner_id: i64, sha256: &str) -> Result<Finalizing, AppError> {
-        let turn = db.write_turn().await;
-        let mut tx = db.pool().begin().await?;
+        let mut tx = db.begin_write().await?;
         sqlx::query("UPDATE users SET storage_used_bytes = storage_used_bytes WHERE id = $1")
             .bind(owner_id)
             .execute(&mut *tx)
@@ -58,7 +53,6 @@ impl Finalizing {
         Ok(Finalizing {
             tx,
             _held: held,
-            _turn: turn,
             owner_id,
             now: crate::db::now_ms(),
         })
@@ -341,7 +335,7 @@ impl Finalizing {
 /// A held content lock of a content no asset refers to: the caller removes
 /// its files, then releases it.
 pub struct ContentLock {
-    tx: Transaction<'static, Any>,
+    tx: WriteTx,
     _held: LockHeld,
 }
 
@@ -355,7 +349,7 @@ impl ContentLock {
 /// Takes `sha256`'s content lock and keeps it when no asset refers to the
 /// content (`None`, lock released, when one does).
 pub async fn lock_if_unreferenced(db: &Db, sha256: &str) -> Result<Option<ContentLock>, AppError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     db.lock_content(&mut tx, sha256).await?;
     // Held across removing the files.
     let held = db.lock_held();

@@ -125,8 +125,7 @@ pub async fn reserve(
     want: Want,
     default_quota: u64,
 ) -> Result<u64, AppError> {
-    let _turn = db.write_turn().await;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     lock_user(&mut tx, owner_id).await?;
     let (taken, quota) = usage_in(&mut tx, owner_id, default_quota).await?;
     let room = quota.saturating_sub(taken);
@@ -212,8 +211,7 @@ pub async fn grow(
     more: u64,
     default_quota: u64,
 ) -> Result<(), AppError> {
-    let _turn = db.write_turn().await;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     check_room(&mut tx, owner_id, more, default_quota).await?;
     sqlx::query("UPDATE quota_reservations SET bytes = bytes + $1, expires_at = $2 WHERE id = $3")
         .bind(i64::try_from(more).unwrap_or(i64::MAX))

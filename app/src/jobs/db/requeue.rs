@@ -50,8 +50,7 @@ pub async fn defer(db: &Db, lease: &Lease, run_at: i64, reason: &str) -> Result<
 /// or dead when they have no attempts left. Returns how many were touched.
 pub async fn reap_expired(db: &Db) -> Result<u64, AppError> {
     let now = now_ms();
-    let _turn = db.write_turn().await;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "INSERT INTO job_errors (job_id, attempt, error, created_at) \
          SELECT id, attempts, 'the worker stopped answering (lease expired)', $1 FROM jobs \
@@ -94,8 +93,7 @@ pub async fn reap_expired(db: &Db) -> Result<u64, AppError> {
 /// with the attempt not counted (a queued twin with the same dedupe key wins).
 pub async fn release_owned(db: &Db, owner: &str) -> Result<u64, AppError> {
     let now = now_ms();
-    let _turn = db.write_turn().await;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "UPDATE jobs SET state = 'cancelled', finished_at = $1, lease_owner = NULL, lease_until = NULL, \
          last_error = 'superseded by a newer job' \
