@@ -185,13 +185,6 @@ impl WriteTx {
             None => Ok(()),
         }
     }
-
-    /// The transaction itself, for helpers that take one.
-    pub fn tx(&mut self) -> &mut sqlx::Transaction<'static, sqlx::Any> {
-        self.tx
-            .as_mut()
-            .expect("a WriteTx holds its transaction until it ends")
-    }
 }
 
 impl std::ops::Deref for WriteTx {

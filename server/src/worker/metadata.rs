@@ -115,7 +115,7 @@ async fn read_tags(
 }
 
 /// Stores the image at `tmp` as the original of its artwork.
-pub async fn store_art(
+async fn store_art(
     storage: &crate::storage::Storage,
     tmp: &std::path::Path,
 ) -> std::io::Result<app::media::library::FoundArt> {
